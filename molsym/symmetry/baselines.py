@@ -1,0 +1,72 @@
+"""A deliberately NON-equivariant message-passing representation.
+
+It reads raw Cartesian edge vectors, so it is invariant to translations and
+atom permutations but not to rotations or reflections: the baseline of the
+symmetry study (``scripts/sample_efficiency.py``), to be trained with data
+augmentation or wrapped by a canonicalizer (:mod:`molsym.symmetry.canonical`).
+It follows the representation contract of :mod:`molsym.nn.representations`.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def smooth_envelope(r: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """Cosine envelope: 1 at r=0, 0 with zero slope at r=cutoff. [E] -> [E]"""
+    return torch.where(r < cutoff, 0.5 * (torch.cos(math.pi * r / cutoff) + 1.0), torch.zeros_like(r))
+
+
+def gaussian_basis(r: torch.Tensor, cutoff: float, num: int) -> torch.Tensor:
+    """Gaussians on a uniform grid in [0, cutoff]. [E] -> [E, num]"""
+    centres = torch.linspace(0.0, cutoff, num, dtype=r.dtype, device=r.device)
+    width = cutoff / num
+    return torch.exp(-0.5 * ((r[:, None] - centres) / width) ** 2)
+
+
+class RawCartesianMPNN(nn.Module):
+    """Message passing on ``[h_sender, h_receiver, edge_vec / cutoff, radial(r)]``.
+
+    Parameters
+    ----------
+    num_species : number of element types
+    cutoff : Å
+    avg_num_neighbors : normalises the message sum
+    hidden : feature width; ``out_features == hidden``
+    num_layers : message-passing steps
+    num_radial : Gaussian radial functions
+
+    Example
+    -------
+    >>> rep = RawCartesianMPNN(num_species=2, cutoff=4.0, hidden=8)
+    >>> species = torch.tensor([0, 1]); edge_index = torch.tensor([[0, 1], [1, 0]])
+    >>> vec = torch.tensor([[1.0, 0, 0], [-1.0, 0, 0]])
+    >>> rep(species, edge_index, vec, vec.norm(dim=1), torch.zeros(2, dtype=torch.long)).shape
+    torch.Size([2, 8])
+    """
+
+    def __init__(self, num_species: int, cutoff: float, avg_num_neighbors: float = 10.0,
+                 hidden: int = 64, num_layers: int = 2, num_radial: int = 8):
+        super().__init__()
+        self.cutoff, self.num_radial, self.norm = float(cutoff), num_radial, float(avg_num_neighbors)
+        self.out_features = hidden
+        self.embed = nn.Embedding(num_species, hidden)
+        self.messages = nn.ModuleList(
+            nn.Sequential(nn.Linear(2 * hidden + 3 + num_radial, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+            for _ in range(num_layers))
+        self.updates = nn.ModuleList(
+            nn.Sequential(nn.Linear(2 * hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+            for _ in range(num_layers))
+
+    def forward(self, species, edge_index, edge_vec, edge_len, batch):
+        send, recv = edge_index
+        env = smooth_envelope(edge_len, self.cutoff)[:, None]
+        edge_feat = torch.cat([edge_vec / self.cutoff, gaussian_basis(edge_len, self.cutoff, self.num_radial)], 1)
+        h = self.embed(species)
+        for message, update in zip(self.messages, self.updates):
+            m = message(torch.cat([h[send], h[recv], edge_feat], 1)) * env
+            agg = torch.zeros_like(h).index_add_(0, recv, m) / self.norm
+            h = h + update(torch.cat([h, agg], 1))
+        return h
