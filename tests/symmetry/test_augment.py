@@ -37,3 +37,23 @@ def test_augmentation_draws_new_elements_and_is_seeded():
     # distances are preserved
     d = lambda x: torch.cdist(x, x)
     assert torch.allclose(d(x1), d(g["pos"]), atol=1e-12)
+
+
+def test_rotate_batch_uses_one_element_per_graph():
+    from molsym.data.collate import collate
+    from molsym.symmetry.augment import rotate_batch
+    rng = np.random.default_rng(2)
+    graphs = [frame_to_graph(make_frame([6, 1, 1, 8], rng.normal(size=(4, 3)) * 1.5, energy=1.0,
+                                        forces=rng.normal(size=(4, 3))), cutoff=4.0) for _ in range(3)]
+    batch = collate(graphs)
+    out = rotate_batch(batch, np.random.default_rng(0))
+    for b in range(3):
+        m = batch["batch"] == b
+        x0, x1 = batch["pos"][m], out["pos"][m]
+        # pairwise distances preserved within each graph, forces keep their norms
+        assert torch.allclose(torch.cdist(x0, x0), torch.cdist(x1, x1), atol=1e-12)
+        assert torch.allclose(batch["forces"][m].norm(dim=1), out["forces"][m].norm(dim=1), atol=1e-12)
+        # the same orthogonal map takes the centred positions and the forces
+        R = torch.linalg.lstsq(x0 - x0.mean(0), x1 - x1.mean(0)).solution.T
+        assert torch.allclose(batch["forces"][m] @ R.T, out["forces"][m], atol=1e-8)
+    assert not torch.allclose(out["pos"], batch["pos"])

@@ -1,0 +1,35 @@
+"""Representations of the symmetry study, registered with the model registry.
+
+``raw``
+    :class:`~molsym.symmetry.baselines.RawCartesianMPNN`: NOT rotation
+    invariant (``equivariant = False``); use it with data augmentation.
+``canonical``
+    the same network behind a canonicalizer (``frame="pca"`` or ``"learned"``):
+    exactly O(3)-invariant.
+
+Importing :mod:`molsym.symmetry` registers both, so configs can name them.
+"""
+from __future__ import annotations
+
+from molsym.nn.representations import register_representation
+from molsym.symmetry.baselines import RawCartesianMPNN
+from molsym.symmetry.canonical import Canonicalized
+
+
+@register_representation("raw")
+class RawRepresentation(RawCartesianMPNN):
+    """The non-equivariant baseline (see module docstring)."""
+
+    equivariant = False
+
+
+@register_representation("canonical")
+class CanonicalRepresentation(Canonicalized):
+    """``RawCartesianMPNN`` in a canonical frame: ``frame="pca"`` or ``"learned"``."""
+
+    equivariant = True
+
+    def __init__(self, num_species: int, cutoff: float, avg_num_neighbors: float = 10.0,
+                 frame: str = "pca", hidden: int = 64, num_layers: int = 2, num_radial: int = 8):
+        inner = RawCartesianMPNN(num_species, cutoff, avg_num_neighbors, hidden, num_layers, num_radial)
+        super().__init__(inner, frame=frame, num_species=num_species, cutoff=cutoff)
