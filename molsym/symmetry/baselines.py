@@ -8,22 +8,10 @@ It follows the representation contract of :mod:`molsym.nn.representations`.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-
-def smooth_envelope(r: torch.Tensor, cutoff: float) -> torch.Tensor:
-    """Cosine envelope: 1 at r=0, 0 with zero slope at r=cutoff. [E] -> [E]"""
-    return torch.where(r < cutoff, 0.5 * (torch.cos(math.pi * r / cutoff) + 1.0), torch.zeros_like(r))
-
-
-def gaussian_basis(r: torch.Tensor, cutoff: float, num: int) -> torch.Tensor:
-    """Gaussians on a uniform grid in [0, cutoff]. [E] -> [E, num]"""
-    centres = torch.linspace(0.0, cutoff, num, dtype=r.dtype, device=r.device)
-    width = cutoff / num
-    return torch.exp(-0.5 * ((r[:, None] - centres) / width) ** 2)
+from molsym.nn.radial import RadialEmbedding
 
 
 class RawCartesianMPNN(nn.Module):
@@ -36,7 +24,7 @@ class RawCartesianMPNN(nn.Module):
     avg_num_neighbors : normalises the message sum
     hidden : feature width; ``out_features == hidden``
     num_layers : message-passing steps
-    num_radial : Gaussian radial functions
+    num_radial : Bessel radial functions (times the smooth polynomial envelope)
 
     Example
     -------
@@ -50,7 +38,8 @@ class RawCartesianMPNN(nn.Module):
     def __init__(self, num_species: int, cutoff: float, avg_num_neighbors: float = 10.0,
                  hidden: int = 64, num_layers: int = 2, num_radial: int = 8):
         super().__init__()
-        self.cutoff, self.num_radial, self.norm = float(cutoff), num_radial, float(avg_num_neighbors)
+        self.cutoff, self.norm = float(cutoff), float(avg_num_neighbors)
+        self.radial = RadialEmbedding(cutoff, num_radial)
         self.out_features = hidden
         self.embed = nn.Embedding(num_species, hidden)
         self.messages = nn.ModuleList(
@@ -62,8 +51,9 @@ class RawCartesianMPNN(nn.Module):
 
     def forward(self, species, edge_index, edge_vec, edge_len, batch):
         send, recv = edge_index
-        env = smooth_envelope(edge_len, self.cutoff)[:, None]
-        edge_feat = torch.cat([edge_vec / self.cutoff, gaussian_basis(edge_len, self.cutoff, self.num_radial)], 1)
+        rbf, env = self.radial(edge_len)
+        env = env[:, None]
+        edge_feat = torch.cat([edge_vec / self.cutoff, rbf], 1)
         h = self.embed(species)
         for message, update in zip(self.messages, self.updates):
             m = message(torch.cat([h[send], h[recv], edge_feat], 1)) * env

@@ -34,7 +34,7 @@ import itertools
 import torch
 from torch import nn
 
-from molsym.symmetry.baselines import gaussian_basis, smooth_envelope
+from molsym.nn.radial import RadialEmbedding, polynomial_envelope
 
 #: The eight diagonal sign matrices of the PCA frame-averaging group.
 SIGNS = torch.tensor(list(itertools.product((1.0, -1.0), repeat=3)))
@@ -51,7 +51,7 @@ def pca_frames(edge_vec, edge_len, graph_of_edge, num_graphs: int, cutoff: float
     Returns ``Q [B,3,3]`` (rows = axes, eigenvalues ascending) and the smallest
     relative eigenvalue gap ``[B]`` (small means a degenerate, ill-defined frame).
     """
-    w = smooth_envelope(edge_len, cutoff)
+    w = polynomial_envelope(edge_len / cutoff)
     outer = w[:, None, None] * edge_vec[:, :, None] * edge_vec[:, None, :]
     cov = torch.zeros(num_graphs, 3, 3, dtype=edge_vec.dtype, device=edge_vec.device)
     cov = cov.index_add(0, graph_of_edge, outer)
@@ -82,7 +82,7 @@ class LearnedFrame(nn.Module):
 
     def __init__(self, num_species: int, cutoff: float, hidden: int = 16, num_radial: int = 8):
         super().__init__()
-        self.cutoff, self.num_radial = float(cutoff), num_radial
+        self.radial = RadialEmbedding(cutoff, num_radial)
         self.embed = nn.Embedding(num_species, hidden)
         self.edge_weight = nn.Sequential(nn.Linear(num_radial + hidden, hidden), nn.SiLU(), nn.Linear(hidden, 3))
         self.env_feat = nn.Linear(num_radial, hidden)
@@ -90,8 +90,8 @@ class LearnedFrame(nn.Module):
 
     def forward(self, species, edge_index, edge_vec, edge_len, batch, num_graphs: int):
         send, recv = edge_index
-        env = smooth_envelope(edge_len, self.cutoff)[:, None]
-        rbf = gaussian_basis(edge_len, self.cutoff, self.num_radial)
+        rbf, env = self.radial(edge_len)
+        env = env[:, None]
         n = species.shape[0]
         w = self.edge_weight(torch.cat([rbf, self.embed(species[recv])], 1)) * env  # [E,3]
         m = torch.zeros(n, 3, 3, dtype=edge_vec.dtype, device=edge_vec.device)
