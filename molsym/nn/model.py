@@ -1,0 +1,258 @@
+"""The force field: representation + energy head + scale/shift + E0 (+ ZBL prior).
+
+Per atom ``i`` of species ``Z_i``::
+
+    ε_i = E0[Z_i] + scale · (head(h_i) − head(h_i^iso)) + shift · c_i / n̄ + ZBL_i
+    E   = Σ_i ε_i                      (per molecule, by index_add)
+
+``h_i`` are the representation's invariant features, ``h_i^iso`` the features
+of an atom of the same species with no neighbours (computed in the same pass),
+``c_i = Σ_j u(r_ij)`` the smooth (envelope-weighted) coordination number and
+``n̄`` the average number of neighbours. Every term but E0 therefore vanishes
+for an isolated atom, which gets exactly its E0 and zero force, and every term
+is smooth as an atom crosses the cutoff. Forces and stress come from
+:func:`molsym.nn.grad.energy_and_gradients`.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, Iterable, Mapping, Optional
+
+import torch
+from ase.data import chemical_symbols
+from torch import nn
+
+from molsym.data import keys as K
+from molsym.nn.grad import energy_and_gradients
+from molsym.nn.radial import PolynomialCutoff
+from molsym.nn.representations import get_representation
+from molsym.nn.zbl import ZBLRepulsion
+
+__all__ = ["ForceField", "UnknownSpeciesError", "build_model", "parse_dtype", "DEFAULT_CONFIG"]
+
+#: Defaults filled into every config by :func:`build_model`.
+DEFAULT_CONFIG: Dict[str, Any] = {
+    "cutoff": 5.0,
+    "e0s": None,
+    "scale": 1.0,
+    "shift": 0.0,
+    "avg_num_neighbors": 10.0,
+    "zbl": False,
+    "head_hidden": 32,
+    "dtype": "float64",
+}
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class UnknownSpeciesError(ValueError):
+    """An atom's element is not among the species the model was built for."""
+
+
+def parse_dtype(dtype) -> torch.dtype:
+    """``"float32"``/``"float64"`` (or the torch dtype itself) → ``torch.dtype``."""
+    if isinstance(dtype, torch.dtype) and dtype in _DTYPES.values():
+        return dtype
+    name = str(dtype).replace("torch.", "")
+    if name not in _DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return _DTYPES[name]
+
+
+class ForceField(nn.Module):
+    """A machine-learned interatomic potential.
+
+    Parameters
+    ----------
+    representation : nn.Module
+        Graph → invariant per-atom features (see :mod:`molsym.nn.representations.base`).
+    species : list of int
+        Atomic numbers the model knows, in species-index order.
+    cutoff : float
+        Neighbour cutoff in Å.
+    e0s : mapping Z → eV, optional
+        Isolated-atom energies; missing → 0 for every species.
+    scale, shift : float
+        Scale (eV) of the learned per-atom energy; per-atom shift (eV) spread
+        over neighbours with the smooth cutoff envelope.
+    avg_num_neighbors : float
+    zbl : bool
+        Add the ZBL short-range repulsion prior.
+    head_hidden : int
+        Hidden width of the energy MLP.
+    config : dict, optional
+        The :func:`build_model` config, returned by :meth:`to_config`.
+
+    Examples
+    --------
+    >>> model = build_model({"representation": {"name": "painn", "hidden": 8, "num_layers": 1},
+    ...                      "species": [1, 8], "cutoff": 4.0})
+    >>> from molsym.data.graph import frame_to_graph
+    >>> from molsym.data.frame import make_frame
+    >>> g = frame_to_graph(make_frame([8, 1, 1], [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]), 4.0)
+    >>> out = model(g)
+    >>> out["energy"].shape, out["forces"].shape
+    (torch.Size([1]), torch.Size([3, 3]))
+    """
+
+    def __init__(self, representation: nn.Module, species: Iterable[int], cutoff: float,
+                 e0s: Optional[Mapping[int, float]] = None, scale: float = 1.0, shift: float = 0.0,
+                 avg_num_neighbors: float = 10.0, zbl: bool = False, head_hidden: int = 32,
+                 config: Optional[Dict[str, Any]] = None):
+        super().__init__()
+        self.species = [int(z) for z in species]
+        if len(set(self.species)) != len(self.species) or not all(1 <= z <= 118 for z in self.species):
+            raise ValueError(f"species must be distinct atomic numbers in 1..118, got {self.species}")
+        self.cutoff = float(cutoff)
+        self.avg_num_neighbors = float(avg_num_neighbors)
+        table = torch.full((119,), -1, dtype=torch.long)
+        table[torch.tensor(self.species)] = torch.arange(len(self.species))
+        self.register_buffer("z_to_index", table)
+        e0s = {} if e0s is None else {int(z): float(e) for z, e in e0s.items()}
+        missing = [z for z in self.species if z not in e0s] if e0s else []
+        if missing:
+            raise ValueError(f"e0s lack an energy for atomic numbers {missing}")
+        self._e0s = {z: e0s.get(z, 0.0) for z in self.species}  # exact, whatever the dtype
+        self._e0_table: Optional[torch.Tensor] = None  # [S], rebuilt from _e0s for each dtype/device
+        self.scale = float(scale)
+        self.shift = float(shift)
+        self.representation = representation
+        self.head = nn.Sequential(nn.Linear(representation.out_features, head_hidden), nn.SiLU(),
+                                  nn.Linear(head_hidden, 1))
+        self.envelope = PolynomialCutoff(self.cutoff)
+        self.zbl = ZBLRepulsion(self.species, self.cutoff) if zbl else None
+        self._config = copy.deepcopy(config) if config is not None else None
+
+    # -- properties --------------------------------------------------------
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating-point precision of the weights."""
+        return self.head[0].weight.dtype
+
+    @property
+    def e0s(self) -> Dict[int, float]:
+        """Isolated-atom energies ``{Z: eV}`` (as configured, not rounded to the model's dtype)."""
+        return dict(self._e0s)
+
+    def set_e0s(self, e0s: Mapping[int, float]) -> None:
+        """Replace the isolated-atom energies ``{Z: eV}`` (one for every species)."""
+        e0s = {int(z): float(e) for z, e in e0s.items()}
+        missing = [z for z in self.species if z not in e0s]
+        if missing:
+            raise ValueError(f"e0s lack an energy for atomic numbers {missing}")
+        self._e0s = {z: e0s[z] for z in self.species}
+        self._e0_table = None
+
+    def e0_table(self, like: torch.Tensor) -> torch.Tensor:
+        """E0 per species index ``[S]`` in eV, in ``like``'s dtype and device (exact, not rounded twice)."""
+        table = self._e0_table
+        if table is None or table.dtype != like.dtype or table.device != like.device:
+            table = torch.tensor([self._e0s[z] for z in self.species], dtype=like.dtype, device=like.device)
+            self._e0_table = table
+        return table
+
+    def to_config(self) -> Dict[str, Any]:
+        """The :func:`build_model` config that rebuilds this architecture."""
+        if self._config is None:
+            raise ValueError("this ForceField was not made by build_model; it has no config")
+        cfg = copy.deepcopy(self._config)
+        cfg["dtype"] = str(self.dtype).replace("torch.", "")
+        cfg["e0s"] = self.e0s
+        cfg["scale"] = float(self.scale)
+        cfg["shift"] = float(self.shift)
+        return cfg
+
+    # -- model -------------------------------------------------------------
+    def species_index(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
+        """Atomic numbers ``[N]`` → species indices ``[N]``; unknown elements raise."""
+        z = atomic_numbers.clamp(0, 118)
+        index = self.z_to_index[z]
+        bad = (index < 0) | (atomic_numbers != z)
+        if bool(bad.any()):
+            zb = int(atomic_numbers[bad][0])
+            name = chemical_symbols[zb] if 0 < zb < len(chemical_symbols) else "?"
+            raise UnknownSpeciesError(
+                f"atomic number {zb} ({name}) is not among the model's species "
+                f"{self.species} ({', '.join(chemical_symbols[s] for s in self.species)})")
+        return index
+
+    def energy(self, batch: Dict[str, torch.Tensor], edge_vec: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Energies from edge vectors: ``{"energy": [B], "node_energy": [N]}`` in eV.
+
+        ``edge_vec [E, 3]`` Å must be built from ``batch`` (see
+        :func:`molsym.nn.grad.edge_vectors`); forces need it to depend on ``pos``.
+        """
+        species = self.species_index(batch[K.ATOMIC_NUMBERS])                  # [N]
+        graph = batch[K.BATCH]                                                 # [N]
+        edge_index = batch[K.EDGE_INDEX]                                       # [2, E]
+        n_atoms, n_species = species.shape[0], len(self.species)
+        n_graphs = batch[K.NUM_ATOMS].shape[0] if K.NUM_ATOMS in batch else int(graph.max()) + 1
+        edge_len = torch.linalg.vector_norm(edge_vec, dim=-1)                  # [E]
+        # one isolated reference atom per species, in a graph of its own
+        ref = torch.arange(n_species, device=species.device)
+        all_species = torch.cat([species, ref])
+        all_graph = torch.cat([graph, torch.full_like(ref, n_graphs)])
+        features = self.representation(all_species, edge_index, edge_vec, edge_len, all_graph)
+        head = self.head(features).squeeze(-1)                                 # [N + S]
+        learned = head[:n_atoms] - head[n_atoms:][species]
+        coordination = edge_len.new_zeros(n_atoms).index_add_(0, edge_index[1], self.envelope(edge_len))
+        node_energy = (self.e0_table(head)[species] + self.scale * learned
+                       + self.shift * coordination / self.avg_num_neighbors)
+        if self.zbl is not None:
+            node_energy = node_energy + self.zbl(species, edge_index, edge_len)
+        energy = node_energy.new_zeros(n_graphs).index_add_(0, graph, node_energy)
+        return {K.ENERGY: energy, K.NODE_ENERGY: node_energy}
+
+    def forward(self, batch: Dict[str, torch.Tensor], compute_forces: bool = True,
+                compute_stress: bool = False) -> Dict[str, torch.Tensor]:
+        """Energy ``[B]``, node energies ``[N]``, forces ``[N, 3]`` and stress ``[B, 3, 3]``.
+
+        Parameters
+        ----------
+        batch : dict
+            A graph batch following :mod:`molsym.data.keys`.
+        compute_forces : bool, default True
+            Forces ``−∂E/∂pos`` in eV/Å.
+        compute_stress : bool, default False
+            Stress ``(1/V) ∂E/∂ε`` in eV/Å³ (zero for non-periodic graphs).
+        """
+        return energy_and_gradients(self.energy, batch, compute_forces, compute_stress, self.training)
+
+
+def _normalise_config(config: Mapping[str, Any]) -> Dict[str, Any]:
+    cfg = copy.deepcopy(DEFAULT_CONFIG)
+    cfg.update(copy.deepcopy(dict(config)))
+    for key in ("representation", "species"):
+        if key not in config:
+            raise ValueError(f"model config needs {key!r}")
+    if "name" not in cfg["representation"]:
+        raise ValueError("model config 'representation' needs a 'name'")
+    cfg["species"] = [int(z) for z in cfg["species"]]
+    if cfg["e0s"] is not None:
+        cfg["e0s"] = {int(z): float(e) for z, e in dict(cfg["e0s"]).items()}
+    cfg["dtype"] = str(parse_dtype(cfg["dtype"])).replace("torch.", "")
+    return cfg
+
+
+def build_model(config: Mapping[str, Any]) -> ForceField:
+    """Build a :class:`ForceField` from a plain config (the inverse of ``to_config``).
+
+    Parameters
+    ----------
+    config : dict
+        ``{"representation": {"name": "painn"|"egnn"|"ace", **hyperparameters},
+        "species": [Z, ...], "cutoff": 5.0, "e0s": {Z: eV} | None, "scale": 1.0,
+        "shift": 0.0, "avg_num_neighbors": 10.0, "zbl": False, "head_hidden": 32,
+        "dtype": "float64"}``. Only ``representation`` and ``species`` are required.
+
+    The weights are initialised from torch's global random state; the global
+    default dtype is never changed.
+    """
+    cfg = _normalise_config(config)
+    rep_kwargs = dict(cfg["representation"])
+    cls = get_representation(rep_kwargs.pop("name"))
+    representation = cls(num_species=len(cfg["species"]), cutoff=cfg["cutoff"],
+                         avg_num_neighbors=cfg["avg_num_neighbors"], **rep_kwargs)
+    model = ForceField(representation, cfg["species"], cfg["cutoff"], cfg["e0s"], cfg["scale"], cfg["shift"],
+                       cfg["avg_num_neighbors"], cfg["zbl"], cfg["head_hidden"], config=cfg)
+    return model.to(parse_dtype(cfg["dtype"]))
