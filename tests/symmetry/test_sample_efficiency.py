@@ -1,0 +1,39 @@
+"""The sample-efficiency study script: its interpolation, and a tiny end-to-end run (slow)."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "sample_efficiency.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("sample_efficiency", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_efficiency_factor_interpolates_in_log_log():
+    se = load_script()
+    # error halves per doubling: reaching 25 from (100 -> 50) needs 400 configurations
+    assert se.efficiency_factor([100, 200, 400], [100.0, 50.0, 25.0], 25.0) == pytest.approx(400.0)
+    assert se.efficiency_factor([100, 200, 400], [100.0, 50.0, 25.0], 35.355339) == pytest.approx(282.8427, rel=1e-5)
+    assert se.efficiency_factor([100, 200], [100.0, 50.0], 10.0) is None
+    assert se.efficiency_factor([100, 200], [5.0, 4.0], 10.0) == 100.0
+
+
+@pytest.mark.slow
+def test_tiny_study_runs_end_to_end(shared_data, tmp_path):
+    se = load_script()
+    out = tmp_path / "se"
+    assert se.main(["--sizes", "10", "--steps", "4", "--models", "raw", "pca", "--test-frames", "5",
+                    "--val", "5", "--threads", "1", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"raw", "pca"}
+    # the canonicalized model's error is the same on the rotated test set; the raw one's is not
+    pca, raw = results["pca"]["10"], results["raw"]["10"]
+    assert pca["rmse_rotated"] == pytest.approx(pca["rmse"], rel=1e-9)
+    assert raw["rmse_rotated"] != pytest.approx(raw["rmse"], rel=1e-9)
+    assert (out / "learning_curves.png").stat().st_size > 1000
