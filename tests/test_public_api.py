@@ -50,7 +50,7 @@ def test_data_reexports_are_the_defining_objects():
     assert molsym.data.FIELDS is keys.FIELDS
     assert molsym.data.make_frame is frame.make_frame
     assert molsym.data.frame_to_graph is graph.frame_to_graph
-    assert molsym.data.split_isolated is statistics.split_isolated
+    assert molsym.data.partition_isolated is statistics.partition_isolated
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         molsym.data.no_such_name  # noqa: B018
 

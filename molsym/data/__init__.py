@@ -23,7 +23,7 @@ Names, by job:
   ``StoreWriter``, ``pack``, ``is_store``
 - splits: ``make_split``, ``load_split``, ``save_split``, ``load_or_make_split``
 - E0s and statistics: ``ISOLATED_ATOM``, ``is_isolated_atom``,
-  ``split_isolated``, ``e0s_from_isolated``, ``fit_e0s_lstsq``,
+  ``partition_isolated``, ``split_isolated``, ``e0s_from_isolated``, ``fit_e0s_lstsq``,
   ``resolve_e0s``, ``compute_statistics``, ``reference_energy``,
   ``load_statistics``
 - training: ``MolDataModule`` (Lightning)
@@ -82,7 +82,7 @@ _EXPORTS: Dict[str, str] = {
     "make_split": "splits", "load_split": "splits", "save_split": "splits",
     "load_or_make_split": "splits",
     # statistics
-    "ISOLATED_ATOM": "statistics", "is_isolated_atom": "statistics", "split_isolated": "statistics",
+    "ISOLATED_ATOM": "statistics", "is_isolated_atom": "statistics", "partition_isolated": "statistics", "split_isolated": "readers",
     "e0s_from_isolated": "statistics", "fit_e0s_lstsq": "statistics", "resolve_e0s": "statistics",
     "compute_statistics": "statistics", "reference_energy": "statistics",
     "load_statistics": "statistics",

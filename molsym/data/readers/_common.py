@@ -234,23 +234,11 @@ def split_isolated(frames: Sequence[Frame]):
 
     Returns
     -------
-    frames : list of the frames without the :data:`ISOLATED_ATOM` marker
-    e0s : dict ``{Z: energy in eV}`` from the isolated-atom frames (one atom
-        each, with an energy); a DataError if one has several atoms or no
-        energy, or if two disagree for the same element.
+    frames : list of the ordinary frames
+    e0s : dict ``{Z: energy in eV}`` from the isolated-atom frames; a DataError
+        if one has several atoms or no energy, or if two disagree for the same
+        element. Which frames count is :func:`molsym.data.statistics.is_isolated_atom`.
     """
-    ordinary, e0s = [], {}
-    for i, frame in enumerate(frames):
-        if ISOLATED_ATOM not in frame:
-            ordinary.append(frame)
-            continue
-        z = frame["atomic_numbers"]
-        if z.shape[0] != 1:
-            raise DataError(None, i, f"isolated-atom frame has {z.shape[0]} atoms, expected 1")
-        if "energy" not in frame:
-            raise DataError(None, i, "isolated-atom frame has no energy")
-        key, e = int(z[0]), float(frame["energy"])
-        if key in e0s and not np.isclose(e0s[key], e, rtol=0, atol=1e-8):
-            raise DataError(None, i, f"two isolated-atom energies for Z={key}: {e0s[key]} and {e} eV")
-        e0s[key] = e
-    return ordinary, e0s
+    from molsym.data.statistics import e0s_from_isolated, partition_isolated
+    ordinary, isolated = partition_isolated(frames)
+    return ordinary, e0s_from_isolated(isolated)
