@@ -13,9 +13,14 @@ Two frames are offered:
     Axes are the eigenvectors of ``C_b = sum_e w(r_e) v_e v_e^T`` over the
     edges of the graph, weighted by a smooth cutoff envelope (for a complete
     graph this is the inertia-free PCA of the atoms). Rule for signs: an
-    eigenvector's sign is arbitrary, so the wrapper *averages over all eight
-    sign choices* (frame averaging): the output is exactly invariant whatever
-    sign the eigensolver returns. Rule for degenerate eigenvalues: the frame
+    eigenvector's sign is arbitrary. With ``signs="average"`` (default) the
+    wrapper *averages over all eight sign choices* (frame averaging): the
+    output is exactly invariant whatever sign the eigensolver returns, at
+    eight times the cost. With ``signs="skew"`` each axis ``e`` is oriented so
+    that the skewness ``sum_i (m_i . e)^3`` of the atoms' local displacement
+    vectors ``m_i = sum_j w(r_ij) v_ij`` is positive: one network call, exact
+    except where a skewness vanishes (then the sign, and the output, jump).
+    Rule for degenerate eigenvalues: the frame
     is then not unique (e.g. a symmetric top such as CH4), and invariance holds
     only up to the degeneracy; :func:`pca_frames` reports the smallest
     relative eigenvalue gap so callers can detect it.
@@ -72,6 +77,16 @@ def gram_schmidt(u: torch.Tensor, eps: float = 1e-9) -> torch.Tensor:
     return torch.stack(rows, dim=1)
 
 
+def skew_signs(Q, edge_index, edge_vec, edge_len, batch, num_graphs: int, cutoff: float):
+    """Signs ``[B,3]`` that make each axis' skewness of local displacement vectors positive."""
+    send = edge_index[0]
+    w = polynomial_envelope(edge_len / cutoff)[:, None]
+    m = torch.zeros(batch.shape[0], 3, dtype=edge_vec.dtype, device=edge_vec.device).index_add(0, send, w * edge_vec)
+    proj = torch.einsum("nx,nax->na", m, Q[batch])  # [N, 3] components along the graph's axes
+    skew = torch.zeros(num_graphs, 3, dtype=edge_vec.dtype, device=edge_vec.device).index_add(0, batch, proj ** 3)
+    return torch.where(skew >= 0, torch.ones_like(skew), -torch.ones_like(skew))
+
+
 class LearnedFrame(nn.Module):
     """Predicts an O(3)-equivariant frame per graph from an invariant weighting of edge vectors.
 
@@ -110,17 +125,21 @@ class Canonicalized(nn.Module):
     Parameters
     ----------
     inner : any representation (``forward(species, edge_index, edge_vec, edge_len, batch)``)
-    frame : ``"pca"`` (eight-fold sign averaging) or ``"learned"``
+    frame : ``"pca"`` or ``"learned"``
+    signs : for the PCA frame, ``"average"`` (eight-fold, exact) or ``"skew"`` (one call)
     num_species, cutoff : needed by the learned frame
 
     The output has ``inner.out_features`` invariant features per atom.
     """
 
-    def __init__(self, inner: nn.Module, frame: str = "pca", num_species: int = 1, cutoff: float = 5.0):
+    def __init__(self, inner: nn.Module, frame: str = "pca", num_species: int = 1, cutoff: float = 5.0,
+                 signs: str = "average"):
         super().__init__()
         if frame not in ("pca", "learned"):
             raise ValueError(f"unknown frame {frame!r}; use 'pca' or 'learned'")
-        self.inner, self.frame, self.cutoff = inner, frame, float(cutoff)
+        if signs not in ("average", "skew"):
+            raise ValueError(f"unknown sign rule {signs!r}; use 'average' or 'skew'")
+        self.inner, self.frame, self.cutoff, self.signs = inner, frame, float(cutoff), signs
         self.out_features = inner.out_features
         self.learned = LearnedFrame(num_species, cutoff) if frame == "learned" else None
 
@@ -131,6 +150,9 @@ class Canonicalized(nn.Module):
             Q = self.learned(species, edge_index, edge_vec, edge_len, batch, num_graphs)
             return self.inner(species, edge_index, torch.einsum("ex,eax->ea", edge_vec, Q[g]), edge_len, batch)
         Q, _ = pca_frames(edge_vec, edge_len, g, num_graphs, self.cutoff)
+        if self.signs == "skew":
+            Q = Q * skew_signs(Q, edge_index, edge_vec, edge_len, batch, num_graphs, self.cutoff)[:, :, None]
+            return self.inner(species, edge_index, torch.einsum("ex,eax->ea", edge_vec, Q[g]), edge_len, batch)
         base = torch.einsum("ex,eax->ea", edge_vec, Q[g])
         signs = SIGNS.to(dtype=edge_vec.dtype, device=edge_vec.device)
         out = 0.0

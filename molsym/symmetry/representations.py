@@ -4,8 +4,8 @@
     :class:`~molsym.symmetry.baselines.RawCartesianMPNN`: NOT rotation
     invariant (``equivariant = False``); use it with data augmentation.
 ``canonical``
-    the same network behind a canonicalizer (``frame="pca"`` or ``"learned"``):
-    exactly O(3)-invariant.
+    the same network behind a canonicalizer (``frame="pca"`` with
+    ``signs="average"`` or ``"skew"``, or ``frame="learned"``): O(3)-invariant.
 
 Importing :mod:`molsym.symmetry` registers both, so configs can name them.
 """
@@ -30,6 +30,7 @@ class CanonicalRepresentation(Canonicalized):
     equivariant = True
 
     def __init__(self, num_species: int, cutoff: float, avg_num_neighbors: float = 10.0,
-                 frame: str = "pca", hidden: int = 64, num_layers: int = 2, num_radial: int = 8):
+                 frame: str = "pca", signs: str = "average", hidden: int = 64, num_layers: int = 2,
+                 num_radial: int = 8):
         inner = RawCartesianMPNN(num_species, cutoff, avg_num_neighbors, hidden, num_layers, num_radial)
-        super().__init__(inner, frame=frame, num_species=num_species, cutoff=cutoff)
+        super().__init__(inner, frame=frame, num_species=num_species, cutoff=cutoff, signs=signs)

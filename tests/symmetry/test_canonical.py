@@ -25,10 +25,11 @@ def make(kind):
     raw = RawCartesianMPNN(num_species=3, cutoff=10.0, hidden=16).double()
     if kind == "raw":
         return raw
-    return Canonicalized(raw, frame=kind, num_species=3, cutoff=10.0).double()
+    frame, _, signs = kind.partition("-")
+    return Canonicalized(raw, frame=frame, num_species=3, cutoff=10.0, signs=signs or "average").double()
 
 
-@pytest.mark.parametrize("kind", ["pca", "learned"])
+@pytest.mark.parametrize("kind", ["pca", "pca-skew", "learned"])
 @pytest.mark.parametrize("reflection", [False, True])
 def test_canonicalized_is_invariant(kind, reflection):
     rng = np.random.default_rng(3)
