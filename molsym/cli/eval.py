@@ -1,0 +1,52 @@
+"""``molsym eval``: errors of a force field on a labelled data file."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "eval", help="evaluate a force field on a data file",
+        description="Predict energies and forces for every frame of a labelled file and report "
+                    "energy MAE/RMSE (meV, total and per atom) and force MAE/RMSE (meV/Å). Writes "
+                    "<name>_errors.csv (per frame), <name>_metrics.json and <name>_parity.png.")
+    p.add_argument("--model", required=True, metavar="M",
+                   help="an exported model file (molsym export) or a training checkpoint (.ckpt, EMA weights)")
+    p.add_argument("--data", required=True, nargs="+", metavar="FILE",
+                   help="labelled data file(s): extxyz, npz, ASE db, ... (isolated-atom frames are skipped)")
+    p.add_argument("--energy-key", default="energy", help="name of the energy label in the file (eV)")
+    p.add_argument("--forces-key", default="forces", help="name of the forces label in the file (eV/Å)")
+    p.add_argument("--index", default=":", help="frames to use, ASE slice syntax (default all, e.g. ':100')")
+    p.add_argument("--batch-size", type=int, default=16, help="frames per batch (default 16)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="folder for the CSV/JSON/PNG outputs (default outputs/eval)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="evaluate in this precision (default: the model's)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from molsym.cli.main import UserError
+    from molsym.data.readers import read_frames, split_isolated
+    from molsym.train.evaluate import evaluate_frames, format_table
+    from molsym.train.export import load_any_model
+
+    try:
+        model = load_any_model(args.model, dtype=args.dtype)
+    except ValueError as err:
+        raise UserError(str(err)) from err
+    out = Path(args.out or "outputs/eval")
+    table = {}
+    for data in args.data:
+        frames, _ = split_isolated(read_frames(data, energy_key=args.energy_key, forces_key=args.forces_key,
+                                               index=args.index))
+        if not frames:
+            raise UserError(f"{data}: no frames to evaluate")
+        name = Path(data).stem
+        result = evaluate_frames(model, frames, out, name=name, batch_size=args.batch_size)
+        table[name] = result["metrics"]
+        print(f"{name}: {len(frames)} frames → " + ", ".join(str(f) for f in result["files"].values()))
+    print(format_table(table))
+    return 0

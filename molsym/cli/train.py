@@ -1,0 +1,58 @@
+"""``molsym train``: train a force field from a YAML config."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "train", help="train a force field from a YAML config",
+        description="Train a force field as a YAML config says (see configs/ and docs/training.md). "
+                    "Writes best/last checkpoints, CSV and TensorBoard logs, a learning-curve PNG and "
+                    "the exported EMA model (<output_dir>/model.pt).",
+        epilog="example: molsym train --config configs/acac.yaml trainer.max_epochs=50 model.representation.channels=32")
+    p.add_argument("--config", required=True, metavar="YAML", help="the training config (configs/*.yaml)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="override config values by dotted path, e.g. trainer.max_epochs=5 cutoff=4.5 "
+                        "loss.1.weight=50 (values are parsed as YAML)")
+    p.add_argument("--resume", metavar="CKPT", default=None,
+                   help="continue a run: 'last' or 'best' (the run's checkpoints) or a checkpoint path")
+    p.add_argument("--no-export", action="store_true",
+                   help="do not write <output_dir>/model.pt from the best checkpoint at the end")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch CPU threads (default: torch's choice)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    import torch
+
+    from molsym.cli.main import UserError
+    from molsym.train.config import ConfigError, load_config
+    from molsym.train.evaluate import format_table
+    from molsym.train.export import export_checkpoint
+    from molsym.train.run import train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except ConfigError as err:
+        raise UserError(str(err)) from err
+    result = train(cfg, resume=args.resume)
+    if not result["trainer"].is_global_zero:
+        return 0
+    metrics = result["metrics"]
+    val = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("val/")}
+    train_m = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("train/")}
+    print("\nfinal metrics (validation: EMA weights)")
+    print(format_table({"train": train_m, "val": val}))
+    print(f"best checkpoint: {result['best']}\nlast checkpoint: {result['last']}")
+    if result["learning_curve"]:
+        print(f"learning curve:  {result['learning_curve']}")
+    if not args.no_export:
+        out = export_checkpoint(result["best"], Path(cfg.get("output_dir", "outputs/run")) / "model.pt")
+        print(f"exported model:  {out}")
+    return 0

@@ -1,0 +1,80 @@
+"""Checkpoint → model: rebuild the force field and load its EMA weights.
+
+Lightning checkpoints written by :mod:`molsym.train.run` hold only plain
+types, so they load with ``torch.load(weights_only=True)``. The model config
+(species, E0s, cutoff, dtype, ...) is the module's ``hyper_parameters["model"]``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+
+__all__ = ["load_checkpoint_model", "export_checkpoint", "load_any_model", "UNITS"]
+
+#: Units of every model molsym writes (inside molsym: eV and Å).
+UNITS = {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å^3"}
+
+
+def load_checkpoint_model(path, ema: bool = True, device: str = "cpu") -> Tuple[torch.nn.Module, Dict[str, Any]]:
+    """Rebuild the force field stored in a training checkpoint.
+
+    Parameters
+    ----------
+    path : path
+        A ``.ckpt`` written by ``molsym train``.
+    ema : bool
+        Load the EMA weights (the default, and what is exported); else the raw
+        trained weights.
+
+    Returns
+    -------
+    (ForceField, dict)
+        The model in eval mode, and the checkpoint's hyper-parameters plus
+        ``epoch`` and ``global_step``.
+    """
+    from molsym.nn import build_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    if "hyper_parameters" not in ckpt or "model" not in ckpt["hyper_parameters"]:
+        raise ValueError(f"{path}: not a molsym training checkpoint (no model hyper-parameters)")
+    hp = dict(ckpt["hyper_parameters"])
+    model = build_model(hp["model"])
+    state = ckpt["state_dict"]
+    prefix = "ema.module." if ema and any(k.startswith("ema.module.") for k in state) else "model."
+    model.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+    model.eval()
+    hp.update(epoch=int(ckpt.get("epoch", -1)), global_step=int(ckpt.get("global_step", -1)),
+              weights="ema" if prefix.startswith("ema") else "raw")
+    return model, hp
+
+
+def export_checkpoint(checkpoint, out, ema: bool = True) -> Path:
+    """Write the checkpoint's (EMA) model as one self-describing file.
+
+    The file (via :func:`molsym.nn.io.save_model`) carries the architecture
+    config (with E0s, cutoff, species, dtype), the weights, the units, the
+    loss it was trained with and where it came from.
+    """
+    from molsym.nn.io import save_model
+
+    model, hp = load_checkpoint_model(checkpoint, ema=ema)
+    extra = {"units": dict(UNITS), "loss": hp.get("loss"), "source_checkpoint": str(checkpoint),
+             "epoch": hp["epoch"], "global_step": hp["global_step"], "weights": hp["weights"]}
+    save_model(model, out, extra=extra)
+    return Path(out)
+
+
+def load_any_model(path, dtype: Optional[str] = None) -> torch.nn.Module:
+    """Load a model from an exported file or (``.ckpt``) a training checkpoint."""
+    path = Path(path)
+    if path.suffix == ".ckpt":
+        model, _ = load_checkpoint_model(path)
+        return model
+    from molsym.nn.io import load_model
+
+    return load_model(path, device="cpu", dtype=dtype)

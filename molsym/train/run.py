@@ -1,0 +1,215 @@
+"""Assemble and run a training job from a resolved config (see ``configs/``).
+
+Config sections
+---------------
+``seed``, ``dtype`` (``float32``/``float64``), ``cutoff``, ``output_dir``;
+``data`` (class_path/init_args of a LightningDataModule with ``.statistics``);
+``model`` (a :func:`molsym.nn.build_model` dict; ``species``, ``e0s``,
+``avg_num_neighbors``, ``scale`` may be ``auto``: taken from the training
+statistics; ``shift: auto`` is fitted by :func:`fit_shift`); ``loss`` (list of terms); ``optimizer``, ``scheduler``;
+``ema_decay``; ``checkpoint`` (``monitor``, ``every_n_train_steps``);
+``trainer`` (keyword arguments of :class:`lightning.pytorch.Trainer`);
+``callbacks`` (optional list of class_path specs).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from molsym.train.config import ConfigError, instantiate
+from molsym.train.data import ResumableDataModule
+from molsym.train.module import ForceFieldModule
+from molsym.train.plots import plot_learning_curve
+
+__all__ = ["fill_model_config", "build_datamodule", "build_module", "build_trainer", "train",
+           "checkpoint_dir", "resolve_resume", "fit_shift"]
+
+#: model keys that ``auto`` fills from the data statistics, and the statistic used.
+AUTO_KEYS = {"species": "species", "e0s": "e0s", "avg_num_neighbors": "avg_num_neighbors",
+             "scale": "force_rms", "shift": "mean_energy_per_atom"}
+DEFAULT_AUTO = ("species", "e0s", "avg_num_neighbors")
+
+
+def fill_model_config(model: Dict[str, Any], stats: Dict[str, Any], dtype: str) -> Dict[str, Any]:
+    """Replace ``auto`` (or missing species/E0s/neighbour count) by training statistics.
+
+    Parameters
+    ----------
+    model : dict
+        The config's ``model`` section.
+    stats : dict
+        ``MolDataModule.statistics`` (``e0s`` eV, ``force_rms`` eV/Å,
+        ``mean_energy_per_atom`` eV, ``avg_num_neighbors``, ``species``).
+    dtype : str
+        ``float32`` or ``float64``.
+    """
+    out = copy.deepcopy(model)
+    for key, stat in AUTO_KEYS.items():
+        if out.get(key, "auto" if key in DEFAULT_AUTO else None) == "auto":
+            if stat not in stats:
+                raise ConfigError(f"model.{key}: auto needs the data statistic {stat!r}, which is missing")
+            value = stats[stat]
+            if key == "e0s":
+                value = {int(z): float(e) for z, e in value.items()}
+            elif key == "species":
+                value = [int(z) for z in value]
+            else:
+                value = float(value)
+            out[key] = value
+    out["dtype"] = dtype
+    return out
+
+
+def fit_shift(model_cfg: Dict[str, Any], dataset, max_frames: int = 200, batch_size: int = 25) -> float:
+    """Least-squares per-atom shift (eV) so that E0s + shift term match the training energies.
+
+    The model's energy is linear in its ``shift``: ``E = a + shift · b`` per
+    molecule. ``b`` is measured on an untrained copy of the model (shift 1
+    minus shift 0, so it does not depend on how the shift is spread over
+    atoms) and ``shift = Σ b (E_ref − Σ E0) / Σ b²`` over up to
+    ``max_frames`` training frames in file order. The global RNG is left
+    untouched.
+    """
+    import torch
+
+    from molsym.data import keys as K
+    from molsym.data.collate import collate
+    from molsym.nn import build_model
+
+    with torch.random.fork_rng():
+        model = build_model(dict(model_cfg, shift=0.0))
+    model.eval()
+    e0 = model_cfg.get("e0s") or {}
+    num = den = 0.0
+    n = min(len(dataset), max_frames)
+    for start in range(0, n, batch_size):
+        batch = collate([dataset[i] for i in range(start, min(n, start + batch_size))])
+        with torch.no_grad():
+            model.shift = 0.0
+            base = model(batch, compute_forces=False)[K.ENERGY]
+            model.shift = 1.0
+            b = (model(batch, compute_forces=False)[K.ENERGY] - base).double()
+        ref = batch[K.ENERGY].double()
+        e0_sum = torch.zeros_like(ref).index_add_(
+            0, batch[K.BATCH], torch.tensor([float(e0.get(int(z), 0.0)) for z in batch[K.ATOMIC_NUMBERS]], dtype=ref.dtype))
+        num += float((b * (ref - e0_sum)).sum())
+        den += float((b * b).sum())
+    if den == 0.0:
+        raise ConfigError("model.shift: auto cannot be fitted: the shift does not change the energy")
+    return num / den
+
+
+def build_datamodule(cfg: Dict[str, Any]) -> pl.LightningDataModule:
+    """Instantiate the data module and compute its statistics (``setup("fit")``)."""
+    dm = instantiate(cfg["data"])
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def build_module(cfg: Dict[str, Any], stats: Dict[str, Any], train_dataset=None) -> ForceFieldModule:
+    """The LightningModule for ``cfg`` with the model filled from ``stats``.
+
+    With ``train_dataset`` given and ``model.shift: auto``, the shift is
+    fitted by :func:`fit_shift` instead of taken from the statistics.
+    """
+    model_cfg = fill_model_config(cfg["model"], stats, cfg.get("dtype", "float64"))
+    if cfg["model"].get("shift") == "auto" and train_dataset is not None:
+        model_cfg["shift"] = fit_shift(model_cfg, train_dataset)
+    return ForceFieldModule(model=model_cfg, loss=cfg["loss"], optimizer=cfg["optimizer"],
+                            scheduler=cfg.get("scheduler"), ema_decay=float(cfg.get("ema_decay", 0.99)))
+
+
+def checkpoint_dir(cfg: Dict[str, Any]) -> Path:
+    """``<output_dir>/checkpoints``: where ``best.ckpt`` and ``last.ckpt`` go."""
+    return Path(cfg.get("output_dir", "outputs/run")) / "checkpoints"
+
+
+def build_trainer(cfg: Dict[str, Any], extra_callbacks=()) -> pl.Trainer:
+    """A Trainer with best/last checkpoints, CSV + TensorBoard loggers and the LR monitor.
+
+    ``inference_mode=False`` (forces need autograd in validation) and
+    ``use_distributed_sampler=False`` (:class:`~molsym.train.data.EpochSampler`
+    splits batches itself) are always set.
+    """
+    out = Path(cfg.get("output_dir", "outputs/run"))
+    ck = dict(cfg.get("checkpoint") or {})
+    monitor = ck.get("monitor", "val/loss")
+    callbacks = [
+        ModelCheckpoint(dirpath=checkpoint_dir(cfg), filename="best", monitor=monitor, mode="min", save_top_k=1,
+                        enable_version_counter=False, auto_insert_metric_name=False),
+        ModelCheckpoint(dirpath=checkpoint_dir(cfg), filename="last", monitor=None, save_top_k=1,
+                        every_n_train_steps=ck.get("every_n_train_steps"), enable_version_counter=False),
+        LearningRateMonitor(logging_interval="epoch"),
+    ]
+    callbacks += [instantiate(spec) for spec in cfg.get("callbacks") or []]
+    callbacks += list(extra_callbacks)
+    kwargs = dict(cfg.get("trainer") or {})
+    loggers = [CSVLogger(out, name="csv"), TensorBoardLogger(out, name="tensorboard", default_hp_metric=False)] \
+        if kwargs.pop("logger", True) else False
+    for forced in ("inference_mode", "use_distributed_sampler", "default_root_dir", "callbacks"):
+        if forced in kwargs:
+            raise ConfigError(f"trainer.{forced} is set by molsym and may not be given in the config")
+    return pl.Trainer(default_root_dir=str(out), callbacks=callbacks, logger=loggers, inference_mode=False,
+                      use_distributed_sampler=False, **kwargs)
+
+
+def resolve_resume(cfg: Dict[str, Any], resume: Optional[str]) -> Optional[str]:
+    """``last``/``best`` → the run's checkpoint file; a path is returned as is."""
+    if resume is None:
+        return None
+    path = checkpoint_dir(cfg) / f"{resume}.ckpt" if resume in ("last", "best") else Path(resume)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint to resume from not found: {path}")
+    return str(path)
+
+
+def train(cfg: Dict[str, Any], resume: Optional[str] = None, extra_callbacks=()) -> Dict[str, Any]:
+    """Train as ``cfg`` says; return paths and final validation metrics.
+
+    Parameters
+    ----------
+    cfg : dict
+        A resolved config (:func:`molsym.train.config.load_config`).
+    resume : str, optional
+        ``last``, ``best`` or a checkpoint path to continue from.
+    extra_callbacks : sequence
+        More Lightning callbacks (tests use this).
+
+    Returns
+    -------
+    dict
+        ``best``, ``last`` (checkpoint paths), ``learning_curve`` (PNG or
+        None), ``metrics`` (the last logged values, floats), ``fit_seconds``
+        (wall time of ``Trainer.fit``, s), ``trainer``,
+        ``module``, ``datamodule``.
+    """
+    pl.seed_everything(int(cfg.get("seed", 0)), workers=True, verbose=False)
+    ckpt_path = resolve_resume(cfg, resume)
+    dm = build_datamodule(cfg)
+    module = build_module(cfg, dm.statistics, dm.train_dataset)
+    trainer = build_trainer(cfg, extra_callbacks)
+    data = ResumableDataModule(dm, seed=int(cfg.get("seed", 0)))
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
+    fit_seconds = time.perf_counter() - start
+    last = checkpoint_dir(cfg) / "last.ckpt"
+    trainer.save_checkpoint(last, weights_only=False)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    curve = None
+    csv_logger = next((lg for lg in trainer.loggers if isinstance(lg, CSVLogger)), None)
+    if trainer.is_global_zero and csv_logger is not None:
+        csv_logger.save()
+        metrics_csv = Path(csv_logger.log_dir) / "metrics.csv"
+        if metrics_csv.is_file():
+            curve = plot_learning_curve(metrics_csv, Path(cfg.get("output_dir", "outputs/run")) / "learning_curve.png")
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    return {"best": best or str(last), "last": str(last), "learning_curve": curve, "metrics": metrics,
+            "fit_seconds": fit_seconds,
+            "trainer": trainer, "module": module, "datamodule": dm}

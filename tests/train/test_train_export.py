@@ -1,0 +1,84 @@
+"""Checkpoints load with weights_only=True; export writes the EMA weights into a
+self-describing model file; evaluation reports per-frame errors that add up."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from molsym.data.collate import collate
+from molsym.data.graph import frame_to_graph
+from molsym.data.readers import read_frames
+from molsym.nn.io import load_model, read_model_file
+from molsym.train import train
+from molsym.train.evaluate import predict, write_report
+from molsym.train.export import export_checkpoint, load_checkpoint_model
+
+from train_tiny_data import tiny_config, write_lj_dataset
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One two-epoch run shared by the tests of this file."""
+    folder = tmp_path_factory.mktemp("export")
+    data = write_lj_dataset(folder / "ch4_lj.xyz")
+    return train(tiny_config(data, folder / "run", max_epochs=2)), data
+
+
+def test_checkpoint_and_export(trained, tmp_path):
+    result, _ = trained
+    ckpt = torch.load(result["best"], map_location="cpu", weights_only=True)
+    state = ckpt["state_dict"]
+    ema = {k[len("ema.module."):]: v for k, v in state.items() if k.startswith("ema.module.")}
+    raw = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    assert ema.keys() == raw.keys()
+    assert any(not torch.equal(ema[k], raw[k]) for k in ema if ema[k].is_floating_point())
+
+    out = export_checkpoint(result["best"], tmp_path / "model.pt")
+    payload = read_model_file(out)
+    assert payload["cutoff"] == 3.0 and payload["dtype"] == "float64"
+    assert payload["units"] == {"energy": "eV", "length": "Å"}
+    assert payload["extra"]["weights"] == "ema" and payload["molsym_version"]
+    for k, v in ema.items():
+        torch.testing.assert_close(payload["state_dict"][k], v, rtol=0, atol=0)
+    raw_model, _ = load_checkpoint_model(result["best"], ema=False)
+    for k, v in raw.items():
+        torch.testing.assert_close(raw_model.state_dict()[k], v, rtol=0, atol=0)
+
+
+def test_exported_model_predicts_like_the_checkpoint(trained, tmp_path):
+    result, data = trained
+    out = export_checkpoint(result["last"], tmp_path / "model.pt")
+    frames = read_frames(data)[:6]
+    a, _ = load_checkpoint_model(result["last"])
+    b = load_model(out)
+    batch = collate([frame_to_graph(f, 3.0, torch.float64) for f in frames])
+    pa, pb = a(batch), b(batch)
+    torch.testing.assert_close(pa["energy"], pb["energy"], rtol=0, atol=1e-12)
+    torch.testing.assert_close(pa["forces"], pb["forces"], rtol=0, atol=1e-12)
+
+
+def test_evaluation_report(trained, tmp_path):
+    result, data = trained
+    model, _ = load_checkpoint_model(result["best"])
+    frames = read_frames(data)
+    res = predict(model, frames, batch_size=5, progress=False)
+    rows = res["per_frame"]
+    assert len(rows) == len(frames) == len(res["energy_pred"])
+    # whole-set RMSEs are the root mean of the per-frame squares (all frames have 5 atoms)
+    assert res["metrics"]["energy_rmse"] == pytest.approx(math.sqrt(np.mean([r["energy_error"] ** 2 for r in rows])))
+    assert res["metrics"]["forces_rmse"] == pytest.approx(math.sqrt(np.mean([r["forces_rmse"] ** 2 for r in rows])))
+    ref = np.array([f["energy"] for f in frames], dtype=float)
+    assert np.allclose(res["energy_ref"], ref)
+    files = write_report(res, tmp_path / "eval", "lj")
+    assert files["png"].stat().st_size > 1000
+    assert files["csv"].read_text().count("\n") == len(frames) + 1
+
+
+def test_bad_checkpoint_is_refused(tmp_path):
+    bad = tmp_path / "bad.ckpt"
+    torch.save({"state_dict": {}}, bad)
+    with pytest.raises(ValueError, match="not a molsym training checkpoint"):
+        load_checkpoint_model(bad)
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint_model(tmp_path / "none.ckpt")

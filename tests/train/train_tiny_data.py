@@ -1,0 +1,51 @@
+"""Tiny labelled data and configs shared by the training and CLI tests."""
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.lj import LennardJones
+from ase.io import write
+
+
+def write_lj_dataset(path: Path, frames: int = 24, seed: int = 0) -> Path:
+    """Perturbed methane-like CH4 frames labelled with a Lennard-Jones potential (eV, Å)."""
+    rng = np.random.default_rng(seed)
+    base = np.array([[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63],
+                     [-0.63, 0.63, -0.63], [0.63, -0.63, -0.63]]) * 1.6
+    images = []
+    for _ in range(frames):
+        atoms = Atoms("CH4", positions=base + rng.normal(scale=0.08, size=base.shape))
+        atoms.calc = LennardJones(sigma=1.2, epsilon=0.05, rc=4.0, smooth=True)
+        e, f = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = None
+        atoms.info["energy"] = e
+        atoms.arrays["forces"] = f
+        images.append(atoms)
+    write(path, images, format="extxyz")
+    return path
+
+
+def tiny_config(data: Path, out: Path, **trainer) -> dict:
+    """A resolved config for a seconds-long EGNN run on ``data``."""
+    return {
+        "seed": 3,
+        "dtype": "float64",
+        "cutoff": 3.0,
+        "output_dir": str(out),
+        "data": {"class_path": "molsym.data.datamodule.MolDataModule",
+                 "init_args": {"train": str(data), "cutoff": 3.0, "batch_size": 4,
+                               "split": {"val": 4, "test": 0, "seed": 0}, "e0s": None,
+                               "dtype": "float64", "cache_dir": str(out / "cache")}},
+        "model": {"representation": {"name": "egnn", "hidden": 8, "num_layers": 1},
+                  "cutoff": 3.0, "scale": "auto", "shift": "auto"},
+        "loss": [{"key": "energy", "fn": "mse", "weight": 1.0, "per_atom": True},
+                 {"key": "forces", "fn": "mse", "weight": 10.0}],
+        "optimizer": {"class_path": "torch.optim.AdamW", "init_args": {"lr": 0.01, "amsgrad": True}},
+        "scheduler": {"class_path": "torch.optim.lr_scheduler.ReduceLROnPlateau",
+                      "init_args": {"factor": 0.5, "patience": 2}, "monitor": "val/loss"},
+        "ema_decay": 0.9,
+        "checkpoint": {"monitor": "val/loss"},
+        "trainer": {"max_epochs": 2, "accelerator": "cpu", "devices": 1, "gradient_clip_val": 10.0,
+                    "enable_progress_bar": False, "log_every_n_steps": 1, "enable_model_summary": False,
+                    "num_sanity_val_steps": 0, **trainer},
+    }
