@@ -19,13 +19,18 @@ float64.
 from __future__ import annotations
 
 import math
-from typing import Dict
+import warnings
+from typing import Dict, List
 
 import numpy as np
 import torch
 from torch import nn
 
 from molsym.nn.layers.ace_basis import edge_coupling, l_of_component, product_basis, sh_polynomial
+
+# The coupling matrix's indices are built (coalesced, in range) once in __init__;
+# checking them again on every call would cost more than the product itself.
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
 __all__ = ["SphericalHarmonics", "ChannelLinear", "SpeciesChannelLinear", "EdgeTensorProduct", "SymmetricProduct"]
 
@@ -156,12 +161,14 @@ class EdgeTensorProduct(ExactConstants):
         self.num_paths = len(ec.paths)
         self.num_slots = ec.G.shape[2]
         self.d_out = (out_l + 1) ** 2
-        # (l1, first path, last path + 1) in path order; paths are sorted by l1
-        self.groups = []
+        # per sender l1 (paths are sorted by l1): number of paths and of components
+        self.group_paths: List[int] = []
         for l1 in range(in_l + 1):
             idx = [p for p, path in enumerate(ec.paths) if path[0] == l1]
-            assert idx == list(range(idx[0], idx[-1] + 1))
-            self.groups.append((l1, idx[0], idx[-1] + 1))
+            assert idx == list(range(sum(self.group_paths), sum(self.group_paths) + len(idx)))
+            self.group_paths.append(len(idx))
+        self.group_dims: List[int] = [2 * l1 + 1 for l1 in range(in_l + 1)]
+        self.d_in = (in_l + 1) ** 2
         # G [D_sh, D_out, Q] → [D_sh, D_out * Q] so that (Y @ G).view(E, D_out, Q)
         self.register_constant("G", ec.G.reshape(ec.G.shape[0], -1))
 
@@ -187,9 +194,14 @@ class EdgeTensorProduct(ExactConstants):
         """
         send, recv = edge_index[0], edge_index[1]
         hs = h.index_select(0, send)                                    # [E, D_in, C]
+        if hs.shape[1] != self.d_in:
+            raise ValueError(f"expected {self.d_in} feature components, got {hs.shape[1]}")
         e, c = hs.shape[0], hs.shape[2]
-        xs = [(R[:, p0:p1].unsqueeze(2) * hs[:, l1 * l1:(l1 + 1) ** 2].unsqueeze(1))
-              .reshape(e, (p1 - p0) * (2 * l1 + 1), c) for l1, p0, p1 in self.groups]
+        # split (not slice): the backward is one cat instead of zero-filled full-size buffers
+        Rs = torch.split(R, self.group_paths, dim=1)
+        hss = torch.split(hs, self.group_dims, dim=1)
+        xs = [(r.unsqueeze(2) * x.unsqueeze(1)).reshape(e, r.shape[1] * x.shape[1], c)
+              for r, x in zip(Rs, hss)]
         x = xs[0] if len(xs) == 1 else torch.cat(xs, dim=1)             # [E, Q, C]
         v = (Y @ self.G).view(e, self.d_out, self.num_slots)            # [E, D_out, Q]
         m = torch.bmm(v, x)                                             # [E, D_out, C]
@@ -226,21 +238,25 @@ class SymmetricProduct(ExactConstants):
         self.num_slots = pb.coupling.shape[1]
         D = (in_l + 1) ** 2
         self.d_in = D
-        # monomial rows: [A (D), A⊗A (D², all ordered pairs), (A_i A_j) A_k (i ≤ j ≤ k)]
+        # monomial rows: [A (D), A⊗A (D², all ordered pairs), (A_i A_j) A_k (i ≤ j ≤ k, only
+        # those the basis uses: about a third when only invariants are needed)]
         pair_row = pb.pair_i * D + pb.pair_j                            # row of A_i A_j in A⊗A
-        self.register_constant("triple_pair", pair_row[pb.triple_pair])
-        self.register_constant("triple_k", pb.triple_k)
         K2 = len(pb.pair_i)
-        row_map = np.concatenate([np.arange(D), D + pair_row,
-                                  D + D * D + np.arange(len(pb.triple_k))])[:pb.coupling.shape[0]]
-        self.num_monomials = D + (D * D if correlation >= 2 else 0) + \
-            (len(pb.triple_k) if correlation >= 3 else 0)
+        used = np.abs(pb.coupling).sum(1) > 0
+        triples = np.nonzero(used[D + K2:])[0] if correlation >= 3 else np.zeros(0, dtype=np.int64)
+        self.register_constant("triple_pair", pair_row[pb.triple_pair[triples]])
+        self.register_constant("triple_k", pb.triple_k[triples])
+        triple_row = np.full(len(pb.triple_k), -1)
+        triple_row[triples] = D + D * D + np.arange(len(triples))
+        row_map = np.concatenate([np.arange(D), D + pair_row, triple_row])[:pb.coupling.shape[0]]
+        self.num_monomials = D + (D * D if correlation >= 2 else 0) + len(triples)
         assert pb.coupling.shape[0] == D + (K2 if correlation >= 2 else 0) + \
             (len(pb.triple_k) if correlation >= 3 else 0)
         h, k = np.nonzero(pb.coupling.T)                                # coalesced order
+        assert (row_map[k] >= 0).all()
         self.register_constant("coupling_index", np.stack([h, row_map[k]]))  # sparse [H, K]
         self.register_constant("coupling_value", pb.coupling[k, h])
-        self.coupling_shape = (pb.coupling.shape[1], self.num_monomials)
+        self.coupling_shape: List[int] = [int(pb.coupling.shape[1]), int(self.num_monomials)]
         self.register_constant("slot_basis", pb.slot_basis)             # [H]
         self.register_constant("slot_out", pb.slot_out)                 # [H]
         fan = np.bincount(pb.basis_l)[pb.basis_l]
@@ -259,8 +275,7 @@ class SymmetricProduct(ExactConstants):
                 monos.append(p2.index_select(0, self.triple_pair) * a.index_select(0, self.triple_k))
         mono = torch.cat(monos, dim=0)                                  # [K, N·C]
         coupling = torch.sparse_coo_tensor(self.coupling_index, self.coupling_value,
-                                           self.coupling_shape, is_coalesced=True,
-                                           check_invariants=False)
+                                           self.coupling_shape, is_coalesced=True)
         B = torch.sparse.mm(coupling, mono).view(self.num_slots, n, c)  # [H, N, C]
         w = (self.weight * self.weight_scale).permute(2, 0, 1)          # [b, S, C]
         w = w.index_select(0, self.slot_basis).index_select(1, species)  # [H, N, C]

@@ -1,0 +1,11 @@
+"""ASE calculator and fast inference paths for molsym force fields.
+
+>>> from molsym.calculator import MolSymCalculator
+>>> calc = MolSymCalculator("model.pt", skin=0.5)  # doctest: +SKIP
+"""
+from molsym.calculator.calculator import MolSymCalculator, UnknownElementError
+from molsym.calculator.compile import CompileError, compile_model, save_compiled
+from molsym.calculator.skin import SkinNeighborList
+
+__all__ = ["MolSymCalculator", "UnknownElementError", "SkinNeighborList",
+           "compile_model", "save_compiled", "CompileError"]

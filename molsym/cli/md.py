@@ -1,0 +1,107 @@
+"""``molsym md``: molecular dynamics with a molsym model, a log, a trace plot and a watchdog."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "md", help="run molecular dynamics with a molsym model",
+        description="Run NVE, NVT (Nosé–Hoover or Berendsen) or Langevin dynamics with a molsym "
+                    "model through ASE. Writes the trajectory (extxyz), a text log of energies and "
+                    "temperature, and an energy-and-temperature trace PNG. A watchdog stops the run "
+                    "when a bond stretches or shrinks too much, atoms come too close, or (NVE) the "
+                    "total energy drifts; the trajectory up to that step is kept.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", required=True, nargs="+",
+                   help="model file(s) written by `molsym export`; several files form a committee "
+                        "(mean prediction, spread in the log)")
+    p.add_argument("--atoms", required=True, help="starting structure (any file ASE reads; extxyz, xyz, ...)")
+    p.add_argument("--index", type=int, default=0, help="frame of --atoms to start from")
+    p.add_argument("--ensemble", choices=["nve", "nvt", "berendsen", "langevin"], default="nve",
+                   help="nve: velocity Verlet; nvt: Nosé–Hoover chain; berendsen: Berendsen thermostat; "
+                        "langevin: Langevin thermostat")
+    p.add_argument("--temperature", type=float, default=300.0,
+                   help="temperature in K, for the initial velocities and the thermostat")
+    p.add_argument("--timestep", type=float, default=0.5, help="time step in fs")
+    p.add_argument("--steps", type=int, default=20000, help="number of MD steps")
+    p.add_argument("--out", default="traj.extxyz",
+                   help="trajectory file (extxyz); the log goes to <out stem>.log and the plot to "
+                        "<out stem>_trace.png beside it")
+    p.add_argument("--friction", type=float, default=0.01, help="Langevin friction in 1/fs")
+    p.add_argument("--tdamp", type=float, default=100.0,
+                   help="thermostat time constant in fs (Nosé–Hoover, Berendsen)")
+    p.add_argument("--log-every", type=int, default=10, help="log energies and temperature every N steps")
+    p.add_argument("--traj-every", type=int, default=None,
+                   help="write a trajectory frame every N steps (default: --log-every)")
+    p.add_argument("--keep-velocities", action="store_true",
+                   help="start from the velocities stored in --atoms instead of drawing new ones")
+    p.add_argument("--seed", type=int, default=0, help="seed for the initial velocities and Langevin noise")
+    p.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
+    p.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="precision of the model (default: as saved)")
+    p.add_argument("--compile", choices=["script", "compile"], default=None,
+                   help="compiled inference path (default: eager)")
+    p.add_argument("--skin", type=float, default=0.5, help="Verlet skin of the neighbour list in Å")
+    p.add_argument("--bond-threshold", type=float, default=0.5,
+                   help="watchdog: largest allowed change of a starting bond length, Å")
+    p.add_argument("--min-distance", type=float, default=0.5,
+                   help="watchdog: smallest allowed distance between two atoms, Å")
+    p.add_argument("--max-drift", type=float, default=0.01,
+                   help="watchdog (NVE only): largest allowed total-energy drift, eV/atom")
+    p.add_argument("--no-watchdog", action="store_true", help="run without the stability watchdog")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import torch
+    from ase.io import read
+
+    from molsym.calculator import MolSymCalculator, UnknownElementError
+    from molsym.cli.main import UserError
+    from molsym.md import StabilityWatchdog, plot_trace, run_md
+
+    if args.steps < 0 or args.timestep <= 0 or args.log_every < 1:
+        raise UserError("--steps must be >= 0, --timestep > 0 and --log-every >= 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for m in args.model:
+        if not Path(m).is_file():
+            raise FileNotFoundError(f"model file not found: {m}")
+    if not Path(args.atoms).is_file():
+        raise FileNotFoundError(f"structure file not found: {args.atoms}")
+    try:
+        atoms = read(args.atoms, index=args.index)
+    except Exception as err:
+        raise UserError(f"cannot read frame {args.index} of {args.atoms}: {err}") from err
+    calc = MolSymCalculator(args.model if len(args.model) > 1 else args.model[0], device=args.device,
+                            dtype=args.dtype, skin=args.skin, compile=args.compile)
+    atoms.calc = calc
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log_path = out.with_name(out.stem + ".log")
+    png = out.with_name(out.stem + "_trace.png")
+    dog = None if args.no_watchdog else StabilityWatchdog(
+        atoms, bond_threshold=args.bond_threshold, min_distance=args.min_distance,
+        max_energy_drift=args.max_drift if args.ensemble == "nve" else None)
+    try:
+        result = run_md(atoms, args.ensemble, temperature=args.temperature, timestep=args.timestep,
+                        steps=args.steps, out=str(out), log_path=str(log_path), log_every=args.log_every,
+                        traj_every=args.traj_every, friction=args.friction, tdamp=args.tdamp,
+                        watchdog=dog, velocities=not args.keep_velocities, seed=args.seed,
+                        progress=not args.quiet)
+    except UnknownElementError as err:
+        raise UserError(f"{args.atoms} frame {args.index}: {err}") from err
+    step = result.instability.step if result.instability else None
+    plot_trace(result.log, png, len(atoms), title=f"{args.ensemble.upper()} {args.temperature:g} K, "
+               f"{args.timestep:g} fs", instability_step=step)
+    print(f"{result.steps} steps in {result.wall_s:.1f} s ({result.steps_per_s:.1f} steps/s, "
+          f"{result.ns_per_day:.3f} ns/day); max |ΔE_tot| = {result.max_energy_drift * 1e3:.3f} meV/atom")
+    print(f"trajectory: {out}\nlog: {log_path}\nplot: {png}")
+    if result.instability is not None:
+        print(f"STOPPED by the watchdog: {result.instability}")
+        return 3
+    return 0

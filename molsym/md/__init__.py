@@ -1,0 +1,12 @@
+"""Molecular dynamics with molsym models: ASE integrators, a log, a trace plot,
+and a watchdog that stops runs that become unphysical.
+
+>>> from molsym.md import run_md, StabilityWatchdog
+>>> result = run_md(atoms, "nve", steps=100, watchdog=StabilityWatchdog(atoms))  # doctest: +SKIP
+"""
+from molsym.md.driver import ENSEMBLES, LOG_COLUMNS, MDResult, init_velocities, make_dynamics, run_md
+from molsym.md.plot import plot_trace
+from molsym.md.watchdog import Instability, MDInstabilityError, StabilityWatchdog
+
+__all__ = ["run_md", "make_dynamics", "init_velocities", "MDResult", "ENSEMBLES", "LOG_COLUMNS",
+           "StabilityWatchdog", "Instability", "MDInstabilityError", "plot_trace"]

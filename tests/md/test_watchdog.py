@@ -1,0 +1,96 @@
+"""The stability watchdog: bonds, close contacts and NVE drift, alone and inside run_md."""
+import numpy as np
+import pytest
+from ase.build import bulk, molecule
+from ase.io import read
+
+from molsym.md import MDInstabilityError, StabilityWatchdog, run_md
+
+
+def test_bonds_found_from_covalent_radii():
+    dog = StabilityWatchdog(molecule("CH3CH2OH"))
+    assert len(dog.bonds) == 8  # C-C, C-O, O-H, 5 C-H
+    assert np.all((dog.ref_lengths > 0.9) & (dog.ref_lengths < 1.6))
+
+
+def test_quiet_on_small_moves(water):
+    dog = StabilityWatchdog(water, max_energy_drift=0.01)
+    water.positions += np.random.default_rng(0).normal(scale=0.05, size=(3, 3))
+    assert dog.find(water, step=3, total_energy=-1.0) is None
+    assert dog.find(water, step=4, total_energy=-1.02) is None  # 6.7 meV/atom < 10
+
+
+@pytest.mark.parametrize("shift, sign", [(0.6, "+"), (-0.55, "-")])
+def test_bond_stretch_and_compression(water, shift, sign):
+    dog = StabilityWatchdog(water, min_distance=0.1)
+    water.positions[1, 0] += shift  # O0–H1 along x
+    found = dog.find(water, step=12)
+    assert found.kind == "bond" and found.atoms == (0, 1) and found.step == 12
+    assert "step 12" in found.message and "O0–H1" in found.message and f"change {sign}" in found.message
+
+
+def test_threshold_is_respected(water):
+    water.positions[1, 0] += 0.3
+    assert StabilityWatchdog(water.copy(), bond_threshold=0.5).find(water, 1) is None  # reference is the moved one
+    dog = StabilityWatchdog(molecule("H2O"), bond_threshold=0.2)
+    moved = molecule("H2O")
+    moved.positions[1] += 0.3 * moved.positions[1] / np.linalg.norm(moved.positions[1] - moved.positions[0])
+    assert dog.find(moved, 1) is not None
+
+
+def test_min_distance(water):
+    dog = StabilityWatchdog(water, bond_threshold=10.0, min_distance=0.7)
+    water.positions[2] = water.positions[1] + [0.0, 0.5, 0.0]  # H1 and H2 0.5 Å apart
+    found = dog.find(water, step=5)
+    assert found.kind == "min_distance" and set(found.atoms) == {1, 2}
+    assert "H1" in found.message and "H2" in found.message and "0.500 Å" in found.message
+
+
+def test_min_distance_uses_periodic_images():
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+    dog = StabilityWatchdog(atoms, bond_threshold=10.0, min_distance=1.0)
+    assert dog.find(atoms, 0) is None
+    atoms.positions[0] = [3.55, 0.0, 0.0]  # its image sits at x = -0.05 Å
+    atoms.positions[1] = [0.20, 0.0, 0.0]  # 0.25 Å from that image, 3.35 Å from atom 0 itself
+    found = dog.find(atoms, 1)
+    assert found.kind == "min_distance" and set(found.atoms) == {0, 1}
+    assert found.value == pytest.approx(0.25)
+
+
+def test_energy_drift(water):
+    dog = StabilityWatchdog(water, max_energy_drift=0.001)
+    assert dog.find(water, 0, total_energy=-10.0) is None
+    found = dog.find(water, 9, total_energy=-9.99)
+    assert found.kind == "energy_drift" and "+3.33 meV/atom" in found.message
+    with pytest.raises(MDInstabilityError, match="step 10"):
+        dog.check(water, 10, total_energy=float("nan"))
+
+
+def test_broken_potential_stops_run_and_keeps_trajectory(tmp_path, water, harmonic):
+    water.calc = harmonic(water, k=-20.0)  # pushes every pair apart: a broken model
+    out, log = tmp_path / "traj.extxyz", tmp_path / "md.log"
+    result = run_md(water, "nve", temperature=300, timestep=0.5, steps=5000, out=str(out),
+                    log_path=str(log), log_every=5, watchdog=StabilityWatchdog(water), progress=False)
+    assert result.instability is not None and result.instability.kind == "bond"
+    assert 0 < result.steps < 5000 and result.instability.step == result.steps
+    frames = read(out, ":")
+    assert len(frames) == result.steps // 5 + 1 + (result.steps % 5 != 0)
+    last = frames[-1].get_distance(*result.instability.atoms)
+    assert abs(last - water.get_distance(*result.instability.atoms)) < 1e-6  # the failing frame was kept
+    rows = np.loadtxt(log)
+    assert rows[-1, 0] == result.steps
+
+
+def test_inconsistent_energy_trips_drift_in_nve(water, harmonic):
+    water.calc = harmonic(water, k=5.0, lie=3.0)  # energy 3x what the forces integrate to
+    dog = StabilityWatchdog(water, max_energy_drift=0.002)
+    result = run_md(water, "nve", temperature=300, timestep=0.5, steps=2000, watchdog=dog, progress=False)
+    assert result.instability is not None and result.instability.kind == "energy_drift"
+
+
+def test_stable_potential_runs_to_the_end(water, harmonic):
+    water.calc = harmonic(water, k=5.0)
+    dog = StabilityWatchdog(water, max_energy_drift=0.002)
+    result = run_md(water, "nve", temperature=300, timestep=0.5, steps=300, watchdog=dog, progress=False)
+    assert result.instability is None and result.steps == 300
+    assert result.max_energy_drift < 0.002
