@@ -3,7 +3,7 @@
 The file is a ``torch.save`` of a plain dict (loadable with
 ``torch.load(weights_only=True)``)::
 
-    {"format": "molsym-force-field", "format_version": 1, "molsym_version": "0.1.0",
+    {"format": "molsym-force-field", "format_version": 2, "molsym_version": "0.1.0",
      "config": {...build_model config...}, "state_dict": {...},
      "units": {"energy": "eV", "length": "Å"}, "dtype": "float64",
      "cutoff": 5.0, "e0s": {Z: eV}, "extra": {...}}
@@ -25,7 +25,7 @@ from molsym.nn.model import ForceField, build_model, parse_dtype
 __all__ = ["save_model", "load_model", "read_model_file", "ModelFileError", "FORMAT", "FORMAT_VERSION", "UNITS"]
 
 FORMAT = "molsym-force-field"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: learnable per-species offset, switched shift
 UNITS = {"energy": "eV", "length": "Å"}
 REQUIRED_KEYS = ("format", "format_version", "molsym_version", "config", "state_dict", "units", "dtype",
                  "cutoff", "e0s")

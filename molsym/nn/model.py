@@ -2,14 +2,19 @@
 
 Per atom ``i`` of species ``Z_i``::
 
-    ε_i = E0[Z_i] + scale · (head(h_i) − head(h_i^iso)) + shift · c_i / n̄ + ZBL_i
+    ε_i = E0[Z_i] + scale · (head(h_i) − head(h_i^iso)) + (shift + scale · b[Z_i]) · s_i + ZBL_i
     E   = Σ_i ε_i                      (per molecule, by index_add)
 
 ``h_i`` are the representation's invariant features, ``h_i^iso`` the features
 of an atom of the same species with no neighbours (computed in the same pass),
-``c_i = Σ_j u(r_ij)`` the smooth (envelope-weighted) coordination number and
-``n̄`` the average number of neighbours. Every term but E0 therefore vanishes
-for an isolated atom, which gets exactly its E0 and zero force, and every term
+``s_i = 1 − exp(−(c_i / 0.1)²)`` a smooth switch of the coordination number
+``c_i = Σ_j u(r_ij)`` (``u`` the cutoff envelope): 0 for an isolated atom, 1 to
+machine precision once an atom has any neighbour well inside the cutoff, so
+the shift (about the atomization energy per atom) adds no forces in a bound
+molecule. ``b`` is a learnable per-species offset starting at 0 (in units of
+``scale``, like the head): the per-element energy offset, which training could
+otherwise only reach slowly through the head. Every term but E0 vanishes for an isolated atom,
+which gets exactly its E0 and zero force, and every term
 is smooth as an atom crosses the cutoff. Forces and stress come from
 :func:`molsym.nn.grad.energy_and_gradients`.
 """
@@ -73,8 +78,8 @@ class ForceField(nn.Module):
     e0s : mapping Z → eV, optional
         Isolated-atom energies; missing → 0 for every species.
     scale, shift : float
-        Scale (eV) of the learned per-atom energy; per-atom shift (eV) spread
-        over neighbours with the smooth cutoff envelope.
+        Scale (eV) of the learned per-atom energy; per-atom shift (eV) of
+        every atom with neighbours (switched off smoothly for isolated atoms).
     avg_num_neighbors : float
     zbl : bool
         Add the ZBL short-range repulsion prior.
@@ -94,6 +99,9 @@ class ForceField(nn.Module):
     >>> out["energy"].shape, out["forces"].shape
     (torch.Size([1]), torch.Size([3, 3]))
     """
+
+    #: coordination (sum of envelope weights) over which the shift switches on
+    SHIFT_SWITCH = 0.1
 
     def __init__(self, representation: nn.Module, species: Iterable[int], cutoff: float,
                  e0s: Optional[Mapping[int, float]] = None, scale: float = 1.0, shift: float = 0.0,
@@ -116,6 +124,7 @@ class ForceField(nn.Module):
         self._e0_table: Optional[torch.Tensor] = None  # [S], rebuilt from _e0s for each dtype/device
         self.scale = float(scale)
         self.shift = float(shift)
+        self.species_offset = nn.Parameter(torch.zeros(len(self.species)))    # [S], × scale eV
         self.representation = representation
         self.head = nn.Sequential(nn.Linear(representation.out_features, head_hidden), nn.SiLU(),
                                   nn.Linear(head_hidden, 1))
@@ -197,7 +206,8 @@ class ForceField(nn.Module):
         learned = head[:n_atoms] - head[n_atoms:][species]
         coordination = edge_len.new_zeros(n_atoms).index_add_(0, edge_index[1], self.envelope(edge_len))
         node_energy = (self.e0_table(head)[species] + self.scale * learned
-                       + self.shift * coordination / self.avg_num_neighbors)
+                       + (self.shift + self.scale * self.species_offset[species])
+                       * -torch.expm1(-(coordination / self.SHIFT_SWITCH) ** 2))
         if self.zbl is not None:
             node_energy = node_energy + self.zbl(species, edge_index, edge_len)
         energy = node_energy.new_zeros(n_graphs).index_add_(0, graph, node_energy)

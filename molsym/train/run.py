@@ -72,7 +72,8 @@ def fit_shift(model_cfg: Dict[str, Any], dataset, max_frames: int = 200, batch_s
     The model's energy is linear in its ``shift``: ``E = a + shift · b`` per
     molecule. ``b`` is measured on an untrained copy of the model (shift 1
     minus shift 0, so it does not depend on how the shift is spread over
-    atoms) and ``shift = Σ b (E_ref − Σ E0) / Σ b²`` over up to
+    atoms) and ``shift = Σ b (E_ref − a) / Σ b²`` (``a``: E0s plus the
+    untrained network, built from the same RNG state as the model) over up to
     ``max_frames`` training frames in file order. The global RNG is left
     untouched.
     """
@@ -85,7 +86,6 @@ def fit_shift(model_cfg: Dict[str, Any], dataset, max_frames: int = 200, batch_s
     with torch.random.fork_rng():
         model = build_model(dict(model_cfg, shift=0.0))
     model.eval()
-    e0 = model_cfg.get("e0s") or {}
     num = den = 0.0
     n = min(len(dataset), max_frames)
     for start in range(0, n, batch_size):
@@ -96,9 +96,7 @@ def fit_shift(model_cfg: Dict[str, Any], dataset, max_frames: int = 200, batch_s
             model.shift = 1.0
             b = (model(batch, compute_forces=False)[K.ENERGY] - base).double()
         ref = batch[K.ENERGY].double()
-        e0_sum = torch.zeros_like(ref).index_add_(
-            0, batch[K.BATCH], torch.tensor([float(e0.get(int(z), 0.0)) for z in batch[K.ATOMIC_NUMBERS]], dtype=ref.dtype))
-        num += float((b * (ref - e0_sum)).sum())
+        num += float((b * (ref - base.double())).sum())     # base: E0s + the untrained network
         den += float((b * b).sum())
     if den == 0.0:
         raise ConfigError("model.shift: auto cannot be fitted: the shift does not change the energy")
