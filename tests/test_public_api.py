@@ -198,3 +198,16 @@ def test_every_subcommand_help_runs(capsys):
                 if flag.startswith("--") and flag not in out:
                     failures.append(f"{' '.join(path)} --help does not show {flag}")
     assert not failures, "\n".join(failures)
+
+
+def test_top_level_calculator_is_the_calculator_class_and_lazy():
+    """``molsym.MolSymCalculator`` (the name issue 4 documents) is the calculator
+    class itself, and ``import molsym`` alone does not import torch."""
+    code = ("import sys, molsym; assert 'torch' not in sys.modules; "
+            "from molsym.calculator import MolSymCalculator as C; assert molsym.MolSymCalculator is C; "
+            "import pytest\n"
+            "try:\n    molsym.NoSuchThing\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit(1)")
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", code], check=True)
