@@ -73,7 +73,9 @@ def gram_schmidt(u: torch.Tensor, eps: float = 1e-9) -> torch.Tensor:
         v = u[:, a]
         for q in rows:
             v = v - (v * q).sum(-1, keepdim=True) * q
-        rows.append(v / (v.norm(dim=-1, keepdim=True) + eps))
+        # sqrt(|v|² + eps²), not |v| + eps: differentiable (twice) at v = 0, which the
+        # isolated reference atoms of ForceField hit (no edges, u = 0)
+        rows.append(v / torch.sqrt((v * v).sum(-1, keepdim=True) + eps * eps))
     return torch.stack(rows, dim=1)
 
 

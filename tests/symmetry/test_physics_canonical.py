@@ -45,3 +45,23 @@ def test_raw_baseline_fails_o3_but_passes_permutation():
     with pytest.raises(AssertionError):
         T.check_o3_equivariance(make)
     assert T.check_permutation(make) <= T.default_tolerance(torch.float64)
+
+
+@pytest.mark.parametrize("rep", FRAMES + [{"name": "raw"}], ids=lambda r: r.get("frame", r["name"]))
+def test_training_gradients_are_finite(rep):
+    """A force-matching loss gives finite gradients for every weight (the isolated
+    reference atoms inside ForceField have no edges: a zero vector in the frame).
+    Non-degenerate molecules only: a linear one has no differentiable PCA frame."""
+    from molsym.data import keys as K
+    from molsym.data.collate import collate
+
+    model = factory(rep, torch.float64)().train()
+    frames = [T.make_frame([6, 8, 1, 1], [[0, 0, 0], [1.2, 0.1, 0], [-0.5, 0.9, 0.1], [-0.4, -0.9, -0.3]]),
+              T.make_frame([8, 1, 1], [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0.05]])]
+    batch = collate([T.frame_to_graph(f, 3.0, torch.float64) for f in frames])
+    out = model(batch)
+    loss = out[K.ENERGY].pow(2).sum() + out[K.FORCES].pow(2).sum()
+    loss.backward()
+    bad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    assert not bad, f"non-finite gradients: {bad}"
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
