@@ -69,6 +69,12 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--seed", type=int, default=0, help="seed of splits, weights and rotations")
     p.add_argument("--out", default=str(ROOT / "outputs" / "sample_efficiency"), help="output folder")
+    p.add_argument("--label", default="acac", help="data set name for the plot title")
+    p.add_argument("--eval-dtype", default="float64", choices=["float32", "float64"],
+                   help="precision of the test evaluation (float64: a rotated test set then shows a model's "
+                        "symmetry, not float32 round-off, which an ill-conditioned learned frame amplifies)")
+    p.add_argument("--reevaluate", action="store_true",
+                   help="recompute the test errors of finished runs from their last.ckpt (EMA weights)")
     return p.parse_args(argv)
 
 
@@ -127,7 +133,21 @@ def efficiency_factor(sizes, errors, target):
     return None
 
 
-def plot(results, path):
+def extrapolated_size(sizes, errors, target, last: int = 3):
+    """Training size where a power law fitted to the last ``last`` points reaches ``target``.
+
+    None when the fitted slope is not negative (a flat or rising curve never gets there).
+    """
+    ls, le = np.log(np.asarray(sizes[-last:], float)), np.log(np.asarray(errors[-last:], float))
+    if len(ls) < 2:
+        return None
+    slope, icpt = np.polyfit(ls, le, 1)
+    if slope >= 0:
+        return None
+    return float(np.exp((np.log(target) - icpt) / slope))
+
+
+def plot(results, path, label="acac"):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -138,7 +158,7 @@ def plot(results, path):
         ax.loglog(sizes, [runs[str(s)]["rmse_rotated"] for s in sizes], "x--", color=line.get_color(), alpha=0.6)
     ax.set_xlabel("training configurations")
     ax.set_ylabel("force RMSE (meV/Å)")
-    ax.set_title("acac learning curves (dashed: rotated test set)")
+    ax.set_title(f"{label} learning curves (dashed: rotated test set)")
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
@@ -152,6 +172,7 @@ def main(argv=None):
     import molsym.symmetry  # noqa: F401  (registers raw / canonical)
     from molsym.data.readers import read_frames
     from molsym.train.config import load_config
+    from molsym.train.export import load_checkpoint_model
     from molsym.train.run import train
 
     out = Path(args.out)
@@ -167,22 +188,29 @@ def main(argv=None):
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     for name in args.models:
         for size in args.sizes:
-            if str(size) in results.get(name, {}):
-                continue  # resume a partial study
             run_dir = out / f"{name}_{size}"
-            t0 = time.time()
-            res = train(run_config(base, args, name, size, pool_size, run_dir))
-            model = res["module"].averaged_model
-            entry = {"rmse": force_rmse(model, test), "rmse_rotated": force_rmse(model, test_rot),
-                     "train_seconds": time.time() - t0,
-                     "parameters": sum(p.numel() for p in model.parameters())}
+            done = results.get(name, {}).get(str(size))
+            if done and not args.reevaluate:
+                continue  # resume a partial study
+            if done:
+                model, _ = load_checkpoint_model(run_dir / "checkpoints" / "last.ckpt")
+                entry = dict(done)
+            else:
+                t0 = time.time()
+                res = train(run_config(base, args, name, size, pool_size, run_dir))
+                model = res["module"].averaged_model
+                entry = {"train_seconds": time.time() - t0,
+                         "parameters": sum(p.numel() for p in model.parameters())}
+            model = copy.deepcopy(model).to(getattr(torch, args.eval_dtype)).eval()
+            entry.update(rmse=force_rmse(model, test), rmse_rotated=force_rmse(model, test_rot),
+                         eval_dtype=args.eval_dtype)
             results.setdefault(name, {})[str(size)] = entry
             print(f"{name:>10} n={size:<4} force RMSE {entry['rmse']:.1f} meV/Å "
                   f"(rotated {entry['rmse_rotated']:.1f}), {entry['train_seconds']:.0f} s", flush=True)
             tmp = results_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(results, indent=1))
             tmp.replace(results_path)
-    plot(results, out / "learning_curves.png")
+    plot(results, out / "learning_curves.png", args.label)
     lines = ["| model | params | " + " | ".join(f"n={s}" for s in args.sizes) + " | rotated test, largest n |",
              "|---" * (len(args.sizes) + 3) + "|"]
     for name, runs in results.items():
@@ -199,8 +227,15 @@ def main(argv=None):
                 continue
             sizes = sorted(int(s) for s in runs)
             for key in ("rmse", "rmse_rotated"):
-                n = efficiency_factor(sizes, [runs[str(s)][key] for s in sizes], ref["rmse"])
-                txt = f"{n / args.reference_size:.1f}x" if n else f"> {max(sizes) / args.reference_size:.1f}x (not reached)"
+                errs = [runs[str(s)][key] for s in sizes]
+                n = efficiency_factor(sizes, errs, ref["rmse"])
+                if n:
+                    txt = f"{n / args.reference_size:.1f}x"
+                else:
+                    txt = f"> {max(sizes) / args.reference_size:.1f}x (not reached)"
+                    est = extrapolated_size(sizes, errs, ref["rmse"])
+                    txt += (f"; power law through the last three sizes: ~{est / args.reference_size:.0f}x" if est
+                            else "; the curve is flat over the last three sizes: no extrapolation")
                 lines.append(f"- {name} ({'rotated test' if key != 'rmse' else 'test'}): {txt}")
     table = "\n".join(lines)
     (out / "table.md").write_text(table + "\n")

@@ -37,3 +37,10 @@ def test_tiny_study_runs_end_to_end(shared_data, tmp_path):
     assert pca["rmse_rotated"] == pytest.approx(pca["rmse"], rel=1e-9)
     assert raw["rmse_rotated"] != pytest.approx(raw["rmse"], rel=1e-9)
     assert (out / "learning_curves.png").stat().st_size > 1000
+
+
+def test_extrapolated_size_follows_the_power_law_of_the_last_points():
+    se = load_script()
+    # error ∝ n^-1/2 through the last three points: 25 → 4× the size of 50
+    assert se.extrapolated_size([10, 100, 200, 400], [999.0, 100.0, 70.710678, 50.0], 25.0) == pytest.approx(1600.0, rel=1e-6)
+    assert se.extrapolated_size([100, 200, 400], [50.0, 50.0, 60.0], 25.0) is None   # rising: never
