@@ -156,6 +156,15 @@ def plot(results, path, label="acac"):
         sizes = sorted(int(s) for s in runs)
         line, = ax.loglog(sizes, [runs[str(s)]["rmse"] for s in sizes], "o-", label=name)
         ax.loglog(sizes, [runs[str(s)]["rmse_rotated"] for s in sizes], "x--", color=line.get_color(), alpha=0.6)
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    all_sizes = sorted({int(s) for runs in results.values() for s in runs})
+    ax.set_xticks(all_sizes)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
+    errs = [r[k] for runs in results.values() for r in runs.values() for k in ("rmse", "rmse_rotated")]
+    ax.set_yticks([v for v in (5, 10, 20, 30, 50, 100, 150, 200, 300, 500, 1000, 2000, 5000)
+                   if min(errs) / 1.5 <= v <= max(errs) * 1.5])
     ax.set_xlabel("training configurations")
     ax.set_ylabel("force RMSE (meV/Å)")
     ax.set_title(f"{label} learning curves (dashed: rotated test set)")
@@ -234,8 +243,12 @@ def main(argv=None):
                 else:
                     txt = f"> {max(sizes) / args.reference_size:.1f}x (not reached)"
                     est = extrapolated_size(sizes, errs, ref["rmse"])
-                    txt += (f"; power law through the last three sizes: ~{est / args.reference_size:.0f}x" if est
-                            else "; the curve is flat over the last three sizes: no extrapolation")
+                    if est is None:
+                        txt += "; the curve is flat or rising over the last three sizes: no extrapolation"
+                    elif est / args.reference_size > 1000:
+                        txt += "; power law through the last three sizes: > 1000x (nearly flat)"
+                    else:
+                        txt += f"; power law through the last three sizes: ~{est / args.reference_size:.0f}x"
                 lines.append(f"- {name} ({'rotated test' if key != 'rmse' else 'test'}): {txt}")
     table = "\n".join(lines)
     (out / "table.md").write_text(table + "\n")
