@@ -181,6 +181,19 @@ def worker(args) -> dict:
 
 
 # --------------------------------------------------------------- stability
+def _exchanged(atoms, a: int, b: int, ref: float, bi, bj) -> bool:
+    """Bond a–b broke but an equivalent new bond replaced it (a proton moved to the other
+    oxygen of acac): the rule of :class:`molsym.md.StabilityWatchdog`, here without molsym
+    so that the peer environment runs it too."""
+    z = atoms.numbers
+    start = set(zip(bi.tolist(), bj.tolist())) | set(zip(bj.tolist(), bi.tolist()))
+    for x, partner in ((a, b), (b, a)):
+        for o in np.nonzero(z == z[partner])[0]:
+            if o != x and (x, int(o)) not in start and abs(atoms.get_distance(x, int(o)) - ref) <= 0.5:
+                return True
+    return False
+
+
 def stability(calc, label: str, nve_steps: int, nvt_steps: int, threads: int) -> dict:
     """NVE drift and Langevin 500 K watchdog time for one calculator (ASE only)."""
     import torch
@@ -209,7 +222,9 @@ def stability(calc, label: str, nve_steps: int, nvt_steps: int, threads: int) ->
             e0 = etot if e0 is None else e0
             drift = max(drift, abs(etot - e0) / 15)
             d = np.linalg.norm(atoms.positions[j] - atoms.positions[i], axis=1)
-            if np.abs(d - d0).max() > 0.5:
+            if any(not _exchanged(atoms, a, b, r, i, j) for a, b, r in zip(i[np.abs(d - d0) > 0.5],
+                                                                          j[np.abs(d - d0) > 0.5],
+                                                                          d0[np.abs(d - d0) > 0.5])):
                 fired = dyn.nsteps
                 break
         result[ensemble] = {"steps": dyn.nsteps, "wall_s": time.perf_counter() - t0,

@@ -4,7 +4,12 @@ It stops a run when the simulated molecule stops being physical:
 
 * a bond (a pair bonded in the starting structure, by ASE's covalent radii)
   is longer or shorter than at the start by more than ``bond_threshold``
-  (default 0.5 Å, the criterion of "Forces are not enough", Fu et al. 2023);
+  (default 0.5 Å, the criterion of "Forces are not enough", Fu et al. 2023),
+  unless an equivalent bond took its place (one of its atoms now sits at the
+  bond's length from another atom of the partner's element: a proton moving
+  to an equivalent acceptor, as in acetylacetone's H transfer, is chemistry,
+  not an instability; ``allow_exchange=False`` counts it; systems above
+  5,000 atoms skip this check);
 * two atoms come closer than ``min_distance``;
 * in NVE, the total energy drifts from its starting value by more than
   ``max_energy_drift`` eV per atom.
@@ -78,6 +83,8 @@ class StabilityWatchdog:
         ``None`` disables the check).
     bond_scale : float
         Multiplier of ASE's natural (covalent) cutoffs used to find bonds.
+    allow_exchange : bool
+        Accept a broken bond that an equivalent new one replaced (see above).
 
     Examples
     --------
@@ -92,14 +99,20 @@ class StabilityWatchdog:
     """
 
     def __init__(self, atoms, bond_threshold: float = 0.5, min_distance: float = 0.5,
-                 max_energy_drift: Optional[float] = None, bond_scale: float = 1.2):
+                 max_energy_drift: Optional[float] = None, bond_scale: float = 1.2,
+                 allow_exchange: bool = True):
         self.bond_threshold = float(bond_threshold)
+        self.allow_exchange = bool(allow_exchange)
+        self.numbers = atoms.numbers.copy()
         self.min_distance = float(min_distance)
         self.max_energy_drift = max_energy_drift
         self.symbols = atoms.get_chemical_symbols()
         i, j, d = neighbor_list("ijd", atoms, natural_cutoffs(atoms, mult=bond_scale))
         keep = i < j
         self.bonds = np.stack([i[keep], j[keep]], axis=1)  # [n_bonds, 2]
+        self.bonded = np.zeros((len(atoms), len(atoms)), dtype=bool) if len(atoms) <= 5000 else None
+        if self.bonded is not None:
+            self.bonded[i, j] = True  # starting bonds: an exchange must form a new one
         self.ref_lengths = d[keep]  # [n_bonds] Å
         self.ref_energy: Optional[float] = None
         self.n_atoms = len(atoms)
@@ -110,6 +123,23 @@ class StabilityWatchdog:
             vec, _ = find_mic(vec, atoms.cell, atoms.pbc)
         return np.sqrt(np.einsum("ij,ij->i", vec, vec))
 
+    def _exchanged(self, atoms, k: int) -> bool:
+        """Whether bond ``k``'s atom ``a`` (or ``b``) is now bonded, at the bond's own length
+        within the threshold, to another atom of ``b``'s (``a``'s) element."""
+        a, b = (int(x) for x in self.bonds[k])
+        for x, partner in ((a, b), (b, a)):
+            others = np.nonzero((self.numbers == self.numbers[partner]) & ~self.bonded[x]
+                                & (np.arange(self.n_atoms) != x))[0]
+            if not len(others):
+                continue
+            vec = atoms.positions[others] - atoms.positions[x]
+            if atoms.pbc.any():
+                vec, _ = find_mic(vec, atoms.cell, atoms.pbc)
+            d = np.sqrt(np.einsum("ij,ij->i", vec, vec))
+            if np.any(np.abs(d - self.ref_lengths[k]) <= self.bond_threshold):
+                return True
+        return False
+
     def find(self, atoms, step: int, total_energy: Optional[float] = None) -> Optional[Instability]:
         """Return the first instability found at this step, or ``None``.
 
@@ -118,8 +148,11 @@ class StabilityWatchdog:
         """
         if len(self.bonds):
             dev = self._bond_lengths(atoms) - self.ref_lengths
-            k = int(np.argmax(np.abs(dev)))
-            if abs(dev[k]) > self.bond_threshold:
+            broken = np.nonzero(np.abs(dev) > self.bond_threshold)[0]
+            if self.allow_exchange and self.bonded is not None:
+                broken = [k for k in broken if not self._exchanged(atoms, k)]
+            if len(broken):
+                k = int(max(broken, key=lambda q: abs(dev[q])))
                 a, b = (int(x) for x in self.bonds[k])
                 length = self.ref_lengths[k] + dev[k]
                 return Instability(step, "bond", (a, b), float(dev[k]), (

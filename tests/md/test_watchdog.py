@@ -94,3 +94,22 @@ def test_stable_potential_runs_to_the_end(water, harmonic):
     result = run_md(water, "nve", temperature=300, timestep=0.5, steps=300, watchdog=dog, progress=False)
     assert result.instability is None and result.steps == 300
     assert result.max_energy_drift < 0.002
+
+
+def _proton_between_two_oxygens(h_x: float):
+    from ase import Atoms
+    # O at x = 0 and x = 2.5 Å (each with a methyl-free H pointing away, so the
+    # O atoms have partners of their own); the shared proton starts on the left O
+    return Atoms("OOHHH", positions=[[0, 0, 0], [2.5, 0, 0], [h_x, 0, 0], [-0.6, 0.75, 0], [3.1, 0.75, 0]])
+
+
+def test_proton_transfer_to_an_equivalent_acceptor_is_not_an_instability():
+    start = _proton_between_two_oxygens(0.98)
+    dog = StabilityWatchdog(start)
+    moved = _proton_between_two_oxygens(2.5 - 0.98)       # now bonded to the right O
+    assert dog.find(moved, step=1) is None
+    strict = StabilityWatchdog(start, allow_exchange=False)
+    assert strict.find(moved, step=1).kind == "bond"
+    lost = start.copy()
+    lost.positions[2] = [0.5, 2.5, 0.0]                   # the proton leaves both oxygens
+    assert dog.find(lost, step=2).kind == "bond"
