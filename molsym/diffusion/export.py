@@ -8,8 +8,6 @@ with the SD property ``valid = 0``. Every file is written atomically.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -20,6 +18,7 @@ from rdkit import Chem, RDLogger
 from molsym.data.errors import DataError
 
 from .evaluation.rdkit_metrics import build_molecule, mol_to_smiles
+from .io import _atomic_write
 
 __all__ = ["split_samples", "write_sdf", "read_sdf", "write_extxyz", "draw_grid"]
 
@@ -33,21 +32,6 @@ def split_samples(out: Dict[str, torch.Tensor]) -> List[Molecule]:
     pos = np.split(out["pos"].detach().cpu().double().numpy(), np.cumsum(sizes)[:-1])
     ch = np.split(out["charges"].cpu().numpy(), np.cumsum(sizes)[:-1])
     return list(zip(z, pos, ch))
-
-
-def _atomic_write(path: Path, write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def write_sdf(path, molecules: Sequence[Molecule]) -> Path:
@@ -134,9 +118,3 @@ def draw_grid(path, molecules: Sequence[Molecule], max_mols: int = 16, per_row: 
         raise ValueError("no molecules to draw")
     image = Draw.MolsToGridImage(mols, molsPerRow=per_row, subImgSize=(250, 250), legends=legends)
     return _atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -35,16 +35,7 @@ def save_generator(model: EquivariantDiffusion, path, extra: Optional[dict] = No
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": dict(extra or {}),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return _atomic_write(path, lambda tmp: torch.save(payload, tmp), suffix=".tmp")
 
 
 def load_generator(path, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Tuple[EquivariantDiffusion, dict]:
@@ -72,6 +63,24 @@ def load_generator(path, device: str = "cpu", dtype: torch.dtype = torch.float32
     model.load_state_dict(state)
     model.to(device=device, dtype=dtype).eval()
     return model, payload.get("extra", {})
+
+
+def _atomic_write(path: Path, write, suffix: Optional[str] = None) -> Path:
+    """Call ``write(tmp)`` on a temp file beside ``path`` (ending in ``suffix``, default
+    ``path``'s own), then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                               suffix=path.suffix if suffix is None else suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
 
 
 def _umask() -> int:
