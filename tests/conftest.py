@@ -22,3 +22,15 @@ def shared_data() -> Path:
 def dtype(request):
     """Run a test in both precisions."""
     return request.param
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory):
+    """A tiny random PaiNN model file (H, C, O; float64) for MD and CLI tests."""
+    from molsym.nn.io import save_model
+    from molsym.nn.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model({"representation": {"name": "painn", "hidden": 8, "num_layers": 1},
+                         "species": [1, 6, 8], "cutoff": 4.0, "scale": 0.01, "dtype": "float64"})
+    return save_model(model, tmp_path_factory.mktemp("md") / "model.pt")

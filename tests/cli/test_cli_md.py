@@ -1,21 +1,10 @@
 """`molsym md` end to end on tiny runs."""
 import numpy as np
 import pytest
-import torch
 from ase.build import molecule
 from ase.io import read, write
 
 from molsym.cli.main import main
-from molsym.nn.io import save_model
-from molsym.nn.model import build_model
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    torch.manual_seed(0)
-    model = build_model({"representation": {"name": "painn", "hidden": 8, "num_layers": 1},
-                         "species": [1, 6, 8], "cutoff": 4.0, "scale": 0.01, "dtype": "float64"})
-    return save_model(model, tmp_path_factory.mktemp("cli_md") / "model.pt")
 
 
 @pytest.fixture

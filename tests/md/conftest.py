@@ -1,20 +1,8 @@
-"""Fixtures for the MD tests: a tiny random molsym model and a broken potential."""
+"""Fixtures for the MD tests: a broken potential (the tiny model file is in tests/conftest.py)."""
 import numpy as np
 import pytest
-import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
-
-from molsym.nn.io import save_model
-from molsym.nn.model import build_model
-
-
-@pytest.fixture(scope="session")
-def model_file(tmp_path_factory):
-    torch.manual_seed(0)
-    model = build_model({"representation": {"name": "painn", "hidden": 8, "num_layers": 1},
-                         "species": [1, 6, 8], "cutoff": 4.0, "scale": 0.01, "dtype": "float64"})
-    return save_model(model, tmp_path_factory.mktemp("md") / "model.pt")
 
 
 @pytest.fixture
