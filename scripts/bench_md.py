@@ -222,9 +222,8 @@ def stability(calc, label: str, nve_steps: int, nvt_steps: int, threads: int) ->
             e0 = etot if e0 is None else e0
             drift = max(drift, abs(etot - e0) / 15)
             d = np.linalg.norm(atoms.positions[j] - atoms.positions[i], axis=1)
-            if any(not _exchanged(atoms, a, b, r, i, j) for a, b, r in zip(i[np.abs(d - d0) > 0.5],
-                                                                          j[np.abs(d - d0) > 0.5],
-                                                                          d0[np.abs(d - d0) > 0.5])):
+            broken = np.abs(d - d0) > 0.5
+            if any(not _exchanged(atoms, a, b, r, i, j) for a, b, r in zip(i[broken], j[broken], d0[broken])):
                 fired = dyn.nsteps
                 break
         result[ensemble] = {"steps": dyn.nsteps, "wall_s": time.perf_counter() - t0,

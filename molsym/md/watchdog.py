@@ -8,8 +8,7 @@ It stops a run when the simulated molecule stops being physical:
   unless an equivalent bond took its place (one of its atoms now sits at the
   bond's length from another atom of the partner's element: a proton moving
   to an equivalent acceptor, as in acetylacetone's H transfer, is chemistry,
-  not an instability; ``allow_exchange=False`` counts it; systems above
-  5,000 atoms skip this check);
+  not an instability; ``allow_exchange=False`` counts it);
 * two atoms come closer than ``min_distance``;
 * in NVE, the total energy drifts from its starting value by more than
   ``max_energy_drift`` eV per atom.
@@ -110,9 +109,6 @@ class StabilityWatchdog:
         i, j, d = neighbor_list("ijd", atoms, natural_cutoffs(atoms, mult=bond_scale))
         keep = i < j
         self.bonds = np.stack([i[keep], j[keep]], axis=1)  # [n_bonds, 2]
-        self.bonded = np.zeros((len(atoms), len(atoms)), dtype=bool) if len(atoms) <= 5000 else None
-        if self.bonded is not None:
-            self.bonded[i, j] = True  # starting bonds: an exchange must form a new one
         self.ref_lengths = d[keep]  # [n_bonds] Å
         self.ref_energy: Optional[float] = None
         self.n_atoms = len(atoms)
@@ -128,8 +124,9 @@ class StabilityWatchdog:
         within the threshold, to another atom of ``b``'s (``a``'s) element."""
         a, b = (int(x) for x in self.bonds[k])
         for x, partner in ((a, b), (b, a)):
-            others = np.nonzero((self.numbers == self.numbers[partner]) & ~self.bonded[x]
-                                & (np.arange(self.n_atoms) != x))[0]
+            # an exchange must form a new bond: skip x itself and x's partners at the start
+            start = np.concatenate([self.bonds[self.bonds[:, 0] == x, 1], self.bonds[self.bonds[:, 1] == x, 0], [x]])
+            others = np.setdiff1d(np.nonzero(self.numbers == self.numbers[partner])[0], start)
             if not len(others):
                 continue
             vec = atoms.positions[others] - atoms.positions[x]
@@ -149,7 +146,7 @@ class StabilityWatchdog:
         if len(self.bonds):
             dev = self._bond_lengths(atoms) - self.ref_lengths
             broken = np.nonzero(np.abs(dev) > self.bond_threshold)[0]
-            if self.allow_exchange and self.bonded is not None:
+            if self.allow_exchange:
                 broken = [k for k in broken if not self._exchanged(atoms, k)]
             if len(broken):
                 k = int(max(broken, key=lambda q: abs(dev[q])))
