@@ -204,8 +204,7 @@ def test_top_level_calculator_is_the_calculator_class_and_lazy():
     """``molsym.MolSymCalculator`` (the name issue 4 documents) is the calculator
     class itself, and ``import molsym`` alone does not import torch."""
     code = ("import sys, molsym; assert 'torch' not in sys.modules; "
-            "from molsym.calculator import MolSymCalculator as C; assert molsym.MolSymCalculator is C; "
-            "import pytest\n"
+            "from molsym.calculator import MolSymCalculator as C; assert molsym.MolSymCalculator is C\n"
             "try:\n    molsym.NoSuchThing\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit(1)")
     import subprocess
     import sys
