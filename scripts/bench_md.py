@@ -226,6 +226,11 @@ def stability(calc, label: str, nve_steps: int, nvt_steps: int, threads: int) ->
             if any(not _exchanged(atoms, a, b, r, i, j) for a, b, r in zip(i[broken], j[broken], d0[broken])):
                 fired = dyn.nsteps
                 break
+            if dyn.nsteps % 10_000 == 0 and dyn.nsteps:  # long runs: progress on stderr
+                print(json.dumps({"label": label, "ensemble": ensemble, "steps": dyn.nsteps,
+                                  "ps": dyn.nsteps * 0.5e-3, "wall_s": round(time.perf_counter() - t0, 1),
+                                  "max_drift_meV_per_atom": drift * 1e3, "watchdog_step": None}),
+                      file=sys.stderr, flush=True)
         result[ensemble] = {"steps": dyn.nsteps, "wall_s": time.perf_counter() - t0,
                             "max_drift_meV_per_atom": drift * 1e3, "watchdog_step": fired,
                             "time_to_instability_ps": None if fired is None else fired * 0.5e-3}
