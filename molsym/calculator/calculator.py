@@ -11,7 +11,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.data import chemical_symbols
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from molsym.calculator.compile import compile_model
+from molsym.calculator.compile import compile_model, is_compiled_file, load_compiled
 from molsym.calculator.skin import SkinNeighborList
 from molsym.data.graph import atoms_to_frame, frame_to_graph
 
@@ -41,8 +41,9 @@ class MolSymCalculator(Calculator):
     Parameters
     ----------
     model : str, Path, torch.nn.Module, or a list of them
-        A model file written by :func:`molsym.nn.io.save_model`, a
-        ``ForceField``, or several of either (a committee: results are the
+        A model file written by :func:`molsym.nn.io.save_model` (``molsym
+        export``) or a TorchScript one (``molsym export --compile script``), a
+        ``ForceField``, or several of these (a committee: results are the
         mean, and ``energy_std`` [eV], ``forces_std`` [n, 3] eV/Å and
         ``energies_std`` [n] eV give the spread across members).
     device : str
@@ -100,11 +101,14 @@ class MolSymCalculator(Calculator):
     def _prepare(self, spec: ModelLike) -> torch.nn.Module:
         if isinstance(spec, torch.nn.Module):
             model = copy.deepcopy(spec).to(self.device)
+        elif is_compiled_file(spec):  # molsym export --compile script
+            model, _ = load_compiled(spec, device=str(self.device))
         else:
             from molsym.nn.io import load_model
             model = load_model(spec, device=str(self.device), dtype=None)
         model.eval()
-        model.requires_grad_(False)  # forces need grads w.r.t. positions only
+        for p in model.parameters():  # forces need grads w.r.t. positions only
+            p.requires_grad_(False)
         return model
 
     # ------------------------------------------------------------------ graph

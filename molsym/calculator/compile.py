@@ -10,8 +10,12 @@ Modes
     The model itself.
 ``"script"``
     TorchScript (:func:`torch.jit.script`, via e3nn's scripting helper so
-    that e3nn's code-generated modules are compiled too). The script module
-    can be saved with :func:`save_compiled` and loaded without molsym.
+    that e3nn's code-generated modules are compiled too) of
+    :class:`InferenceForceField`, which runs the model's own energy core
+    (``ForceField.species_energy``) and gradient code
+    (:mod:`molsym.nn.grad`). The script module can be saved with
+    :func:`save_compiled` and loaded without molsym (``molsym export
+    --compile script``).
 ``"compile"``
     :func:`torch.compile` (Inductor). Raises :class:`CompileError` when the
     model cannot be compiled (e3nn 0.6's code-generated modules fail).
@@ -26,6 +30,9 @@ from typing import Callable, Dict, Optional
 
 import torch
 
+from molsym.data import keys as K
+from molsym.nn.grad import attach_gradients, differentiable_edges
+
 MODES = (None, "eager", "script", "compile")
 
 Runner = Callable[..., Dict[str, torch.Tensor]]
@@ -35,6 +42,40 @@ class CompileError(RuntimeError):
     """The requested inference path does not work for this model."""
 
 
+class InferenceForceField(torch.nn.Module):
+    """A ``ForceField`` on the inference path: atomic numbers in, energy/forces/stress out.
+
+    Holds the model and its E0 table in the model's dtype (fixed at
+    wrapping time) and runs :func:`molsym.nn.grad.differentiable_edges` →
+    ``ForceField.species_energy`` → :func:`molsym.nn.grad.attach_gradients`,
+    the same code as the eager ``ForceField.forward``, in a form TorchScript
+    compiles. Unknown elements raise (the calculator names them before this).
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+        self.cutoff = float(model.cutoff)          # what the calculator reads from any model
+        self.species = [int(z) for z in model.species]
+        self.register_buffer("e0", model.e0_table(model.species_offset.detach()))
+        self.register_buffer("z_to_index", model.z_to_index.clone())
+
+    def forward(self, batch: Dict[str, torch.Tensor], compute_forces: bool = True,
+                compute_stress: bool = False) -> Dict[str, torch.Tensor]:
+        numbers = batch[K.ATOMIC_NUMBERS]
+        species = self.z_to_index[numbers.clamp(0, 118)]
+        if bool(((species < 0) | (numbers > 118) | (numbers < 0)).any()):
+            raise ValueError("an atomic number is not among the model's species")
+        graph = batch[K.BATCH]
+        n_graphs = batch[K.NUM_ATOMS].shape[0] if K.NUM_ATOMS in batch else int(graph.max()) + 1
+        if (compute_forces or compute_stress) and not torch.is_grad_enabled():
+            # TorchScript cannot switch grad mode on (torch.enable_grad is Python-only)
+            raise RuntimeError("forces and stress need autograd: do not call under torch.no_grad()")
+        edge_vec, inputs = differentiable_edges(batch, compute_forces, compute_stress)
+        out = self.model.species_energy(species, graph, batch[K.EDGE_INDEX], edge_vec, n_graphs, self.e0)
+        return attach_gradients(out, batch, inputs, compute_forces, compute_stress, False)
+
+
 def _script(model: torch.nn.Module) -> torch.jit.ScriptModule:
     try:
         from e3nn.util.jit import script as e3nn_script
@@ -42,7 +83,7 @@ def _script(model: torch.nn.Module) -> torch.jit.ScriptModule:
         e3nn_script = torch.jit.script
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return e3nn_script(model)
+        return e3nn_script(InferenceForceField(model))
 
 
 class _Compiled(torch.nn.Module):
@@ -89,6 +130,10 @@ def compile_model(model: torch.nn.Module, mode: Optional[str] = None,
         raise ValueError(f"unknown compile mode {mode!r}; choose one of {MODES}")
     if mode in (None, "eager"):
         return model
+    if isinstance(model, torch.jit.ScriptModule):  # a file from `molsym export --compile script`
+        if mode == "script":
+            return model
+        raise CompileError(f"compile mode {mode!r} needs the eager model; this one is already TorchScript")
     try:
         runner = _script(model) if mode == "script" else _Compiled(model)
         if example is not None:
@@ -98,6 +143,34 @@ def compile_model(model: torch.nn.Module, mode: Optional[str] = None,
     except Exception as err:  # re-raised with context, never swallowed
         raise CompileError(_describe(mode, model, err)) from err
     return runner
+
+
+#: name of the metadata entry in a saved TorchScript model (``torch.jit.load(_extra_files=...)``)
+METADATA = "molsym.json"
+
+
+def is_compiled_file(path) -> bool:
+    """Whether ``path`` is a TorchScript model written by :func:`save_compiled`."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any(n.endswith("/code/__torch__.py") or "/code/" in n for n in names) and \
+        any(n.endswith("extra/" + METADATA) for n in names)
+
+
+def load_compiled(path, device: str = "cpu"):
+    """Load a TorchScript model written by ``molsym export --compile script``.
+
+    Returns ``(module, metadata)``; the module has the model's signature and
+    ``cutoff`` / ``species`` attributes, and needs neither molsym nor e3nn.
+    """
+    import json
+    extra = {METADATA: ""}
+    module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+    return module.eval(), json.loads(extra[METADATA] or "{}")
 
 
 def save_compiled(runner: torch.jit.ScriptModule, path, extra_files: Optional[Dict[str, str]] = None) -> Path:

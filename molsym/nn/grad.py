@@ -10,13 +10,13 @@ derivatives); at inference the graph is freed at once.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import torch
 
 from molsym.data import keys as K
 
-__all__ = ["edge_vectors", "energy_and_gradients"]
+__all__ = ["edge_vectors", "energy_and_gradients", "differentiable_edges", "attach_gradients"]
 
 Batch = Dict[str, torch.Tensor]
 
@@ -43,7 +43,7 @@ def edge_vectors(pos: torch.Tensor, edge_index: torch.Tensor, edge_shift: torch.
 def _strain(batch: Batch, pos: torch.Tensor, cell: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Apply a zero symmetric strain that requires grad: returns (strain, pos, cell)."""
     n_graphs = cell.shape[0]
-    strain = torch.zeros(n_graphs, 3, 3, dtype=pos.dtype, device=pos.device, requires_grad=True)
+    strain = torch.zeros(n_graphs, 3, 3, dtype=pos.dtype, device=pos.device).requires_grad_(True)
     sym = 0.5 * (strain + strain.transpose(1, 2))
     pos = pos + torch.einsum("ni,nij->nj", pos, sym[batch[K.BATCH]])
     cell = cell + torch.bmm(cell, sym)
@@ -76,38 +76,58 @@ def energy_and_gradients(energy_fn: Callable[[Batch, torch.Tensor], Dict[str, to
     are not periodic or have no volume).
     """
     with torch.enable_grad() if (compute_forces or compute_stress) else contextlib.nullcontext():
-        return _run(energy_fn, batch, compute_forces, compute_stress, training)
+        edge_vec, inputs = differentiable_edges(batch, compute_forces, compute_stress)
+        out = dict(energy_fn(batch, edge_vec))
+        return attach_gradients(out, batch, inputs, compute_forces, compute_stress, training)
 
 
-def _run(energy_fn, batch: Batch, compute_forces: bool, compute_stress: bool, training: bool):
+def differentiable_edges(batch: Batch, compute_forces: bool,
+                         compute_stress: bool) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+    """Edge vectors ``[E, 3]`` built from positions (and a zero strain) that require grad.
+
+    Returns the edge vectors and the tensors to differentiate the energy by:
+    ``[pos]`` for forces, then the strain ``[B, 3, 3]`` for stress. The first
+    half of :func:`energy_and_gradients`, TorchScript-compatible (the compiled
+    inference path of :mod:`molsym.calculator.compile` calls it too).
+    """
     pos = batch[K.POS]
     cell = batch[K.CELL]
-    inputs = []
+    inputs: List[torch.Tensor] = []
     if compute_forces:
         if not pos.requires_grad:
             pos = pos.detach().requires_grad_(True)
         inputs.append(pos)
-    strain: Optional[torch.Tensor] = None
     if compute_stress:
         strain, pos_used, cell_used = _strain(batch, pos, cell)
         inputs.append(strain)
     else:
         pos_used, cell_used = pos, cell
     edge_vec = edge_vectors(pos_used, batch[K.EDGE_INDEX], batch[K.EDGE_SHIFT], cell_used, batch[K.BATCH])
-    out = dict(energy_fn(batch, edge_vec))
-    if not inputs:
+    return edge_vec, inputs
+
+
+def attach_gradients(out: Dict[str, torch.Tensor], batch: Batch, inputs: List[torch.Tensor],
+                     compute_forces: bool, compute_stress: bool, training: bool) -> Dict[str, torch.Tensor]:
+    """Add ``forces = −∂E/∂pos`` and ``stress = (1/V) ∂E/∂ε`` to ``out``, the energies of
+    :func:`differentiable_edges`' edge vectors (second half of :func:`energy_and_gradients`)."""
+    if len(inputs) == 0:
         return out
     energy = out[K.ENERGY]
+    grads: List[torch.Tensor] = []
     if energy.requires_grad:
-        grads = torch.autograd.grad(energy.sum(), inputs, create_graph=training, allow_unused=True)
+        raw = torch.autograd.grad([energy.sum()], inputs, create_graph=training, allow_unused=True)
+        for x, g in zip(inputs, raw):
+            grads.append(torch.zeros_like(x) if g is None else g)
     else:  # nothing depends on positions (e.g. only isolated atoms and frozen weights)
-        grads = [None] * len(inputs)
-    grads = [torch.zeros_like(x) if g is None else g for x, g in zip(inputs, grads)]
+        grads = [torch.zeros_like(x) for x in inputs]
     if compute_forces:
         out[K.FORCES] = -grads[0]
     if compute_stress:
+        cell = batch[K.CELL]
         volume = torch.linalg.det(cell).abs()                                         # [B]
-        periodic = batch[K.PBC].any(dim=1) & (volume > 0) if K.PBC in batch else volume > 0
+        periodic = volume > 0
+        if K.PBC in batch:
+            periodic = batch[K.PBC].any(dim=1) & periodic
         safe = torch.where(periodic, volume, torch.ones_like(volume))
         stress = grads[-1] / safe.view(-1, 1, 1)
         out[K.STRESS] = torch.where(periodic.view(-1, 1, 1), stress, torch.zeros_like(stress))

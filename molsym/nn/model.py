@@ -102,6 +102,8 @@ class ForceField(nn.Module):
 
     #: coordination (sum of envelope weights) over which the shift switches on
     SHIFT_SWITCH = 0.1
+    #: Python-only properties, skipped by TorchScript (see molsym.calculator.compile)
+    __jit_unused_properties__ = ["dtype", "e0s"]
 
     def __init__(self, representation: nn.Module, species: Iterable[int], cutoff: float,
                  e0s: Optional[Mapping[int, float]] = None, scale: float = 1.0, shift: float = 0.0,
@@ -129,6 +131,7 @@ class ForceField(nn.Module):
         self.head = nn.Sequential(nn.Linear(representation.out_features, head_hidden), nn.SiLU(),
                                   nn.Linear(head_hidden, 1))
         self.envelope = PolynomialCutoff(self.cutoff)
+        self.shift_switch = float(self.SHIFT_SWITCH)
         self.zbl = ZBLRepulsion(self.species, self.cutoff) if zbl else None
         self._config = copy.deepcopy(config) if config is not None else None
 
@@ -193,9 +196,18 @@ class ForceField(nn.Module):
         """
         species = self.species_index(batch[K.ATOMIC_NUMBERS])                  # [N]
         graph = batch[K.BATCH]                                                 # [N]
-        edge_index = batch[K.EDGE_INDEX]                                       # [2, E]
-        n_atoms, n_species = species.shape[0], len(self.species)
         n_graphs = batch[K.NUM_ATOMS].shape[0] if K.NUM_ATOMS in batch else int(graph.max()) + 1
+        return self.species_energy(species, graph, batch[K.EDGE_INDEX], edge_vec, n_graphs,
+                                   self.e0_table(edge_vec))
+
+    def species_energy(self, species: torch.Tensor, graph: torch.Tensor, edge_index: torch.Tensor,
+                       edge_vec: torch.Tensor, n_graphs: int, e0: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """:meth:`energy` from species indices ``[N]`` and the E0 table ``[S]`` (eV).
+
+        The TorchScript-compatible core shared by the eager and the compiled
+        inference paths (:mod:`molsym.calculator.compile`).
+        """
+        n_atoms, n_species = species.shape[0], len(self.species)
         edge_len = torch.linalg.vector_norm(edge_vec, dim=-1)                  # [E]
         # one isolated reference atom per species, in a graph of its own
         ref = torch.arange(n_species, device=species.device)
@@ -205,14 +217,16 @@ class ForceField(nn.Module):
         head = self.head(features).squeeze(-1)                                 # [N + S]
         learned = head[:n_atoms] - head[n_atoms:][species]
         coordination = edge_len.new_zeros(n_atoms).index_add_(0, edge_index[1], self.envelope(edge_len))
-        node_energy = (self.e0_table(head)[species] + self.scale * learned
+        node_energy = (e0[species] + self.scale * learned
                        + (self.shift + self.scale * self.species_offset[species])
-                       * -torch.expm1(-(coordination / self.SHIFT_SWITCH) ** 2))
-        if self.zbl is not None:
-            node_energy = node_energy + self.zbl(species, edge_index, edge_len)
+                       * -torch.expm1(-(coordination / self.shift_switch) ** 2))
+        zbl = self.zbl
+        if zbl is not None:
+            node_energy = node_energy + zbl(species, edge_index, edge_len)
         energy = node_energy.new_zeros(n_graphs).index_add_(0, graph, node_energy)
         return {K.ENERGY: energy, K.NODE_ENERGY: node_energy}
 
+    @torch.jit.unused
     def forward(self, batch: Dict[str, torch.Tensor], compute_forces: bool = True,
                 compute_stress: bool = False) -> Dict[str, torch.Tensor]:
         """Energy ``[B]``, node energies ``[N]``, forces ``[N, 3]`` and stress ``[B, 3, 3]``.

@@ -54,15 +54,17 @@ class ZBLRepulsion(nn.Module):
         self.cutoff = float(cutoff)
         self.factor = float(factor)
         self.p = int(p)
+        self.screening = ZBL_SCREENING_ANGSTROM  # attributes, not globals: TorchScript-compatible
+        self.coulomb = COULOMB_EV_ANGSTROM
 
     def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_len: torch.Tensor) -> torch.Tensor:
         """``species [N]`` (indices), ``edge_index [2, E]``, ``edge_len [E]`` Å → ``[N]`` eV."""
         send, recv = edge_index[0], edge_index[1]
         zi, zj = self.z[species[send]], self.z[species[recv]]
-        a = ZBL_SCREENING_ANGSTROM / (zi.pow(0.23) + zj.pow(0.23))
+        a = self.screening / (zi.pow(0.23) + zj.pow(0.23))
         x = (edge_len / a).unsqueeze(-1)
         phi = (self.phi_c * torch.exp(-self.phi_d * x)).sum(-1)
         r_max = torch.clamp(self.factor * (self.r_cov[species[send]] + self.r_cov[species[recv]]), max=self.cutoff)
         u = polynomial_envelope(edge_len / r_max, self.p)
-        pair = COULOMB_EV_ANGSTROM * zi * zj / edge_len * phi * u
+        pair = self.coulomb * zi * zj / edge_len * phi * u
         return edge_len.new_zeros(species.shape[0]).index_add_(0, recv, 0.5 * pair)

@@ -53,19 +53,35 @@ def load_checkpoint_model(path, ema: bool = True, device: str = "cpu") -> Tuple[
     return model, hp
 
 
-def export_checkpoint(checkpoint, out, ema: bool = True) -> Path:
+def export_checkpoint(checkpoint, out, ema: bool = True, compile: Optional[str] = None) -> Path:
     """Write the checkpoint's (EMA) model as one self-describing file.
 
     The file (via :func:`molsym.nn.io.save_model`) carries the architecture
     config (with E0s, cutoff, species, dtype), the weights, the units, the
-    loss it was trained with and where it came from.
+    loss it was trained with and where it came from. With
+    ``compile="script"`` the file is instead a TorchScript module
+    (:mod:`molsym.calculator.compile`) with the same metadata as a JSON
+    entry; it runs without molsym and loads in ``MolSymCalculator``.
     """
+    import molsym
     from molsym.nn.io import save_model
 
+    if compile not in (None, "eager", "script"):
+        raise ValueError(f"cannot export compile mode {compile!r}: a file holds an eager model or a "
+                         "TorchScript one ('script'); torch.compile is chosen at load time "
+                         "(MolSymCalculator(compile='compile'))")
     model, hp = load_checkpoint_model(checkpoint, ema=ema)
     extra = {"units": dict(UNITS), "loss": hp.get("loss"), "source_checkpoint": str(checkpoint),
              "epoch": hp["epoch"], "global_step": hp["global_step"], "weights": hp["weights"]}
-    save_model(model, out, extra=extra)
+    if compile == "script":
+        import json
+
+        from molsym.calculator.compile import METADATA, compile_model, save_compiled
+        runner = compile_model(model.requires_grad_(False), "script")
+        meta = dict(extra, config=model.to_config(), molsym_version=molsym.__version__, compiled="script")
+        save_compiled(runner, out, extra_files={METADATA: json.dumps(meta, default=str)})
+    else:
+        save_model(model, out, extra=extra)
     return Path(out)
 
 

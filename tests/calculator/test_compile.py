@@ -18,17 +18,44 @@ def test_unknown_mode_is_refused(make_model):
         compile_model(make_model(0), "jit")
 
 
-def test_script_matches_eager_or_fails_clearly(acac, make_model):
-    model = make_model(0).eval()
+@pytest.mark.parametrize("name", ["painn", "ace"])
+@pytest.mark.parametrize("zbl", [False, True])
+def test_script_matches_eager(acac, name, zbl):
+    """TorchScript runs the eager model's own code: same energies, forces and stress."""
+    from molsym.nn.model import build_model
+
+    torch.manual_seed(0)
+    rep = {"name": name, "hidden": 8, "num_layers": 1} if name == "painn" else {"name": name, "channels": 4}
+    model = build_model({"representation": rep, "species": [1, 6, 8], "cutoff": 4.0, "scale": 0.1,
+                         "shift": -0.3, "e0s": {1: -13.6, 6: -1029.0, 8: -2041.0}, "zbl": zbl,
+                         "dtype": "float64"}).eval()
+    model.species_offset.data.normal_()
+    acac.set_cell(np.eye(3) * 9.0)
+    acac.pbc = True
     graph = atoms_to_graph(acac, model.cutoff, torch.float64)
-    try:
-        scripted = compile_model(model, "script", example=graph)
-    except CompileError as err:
-        assert "'script'" in str(err) and "ForceField" in str(err) and err.__cause__ is not None
-        return
-    a, b = model(graph), scripted(graph, compute_forces=True, compute_stress=False)
-    for key in ("energy", "forces", "node_energy"):
+    scripted = compile_model(model, "script", example=graph)
+    assert isinstance(scripted, torch.jit.ScriptModule)
+    a = model(graph, compute_stress=True)
+    b = scripted(graph, compute_forces=True, compute_stress=True)
+    assert a["forces"].abs().max() > 1e-3
+    for key in ("energy", "node_energy", "forces", "stress"):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-12)
+
+
+def test_calculator_runs_a_script_file_like_the_eager_one(acac, make_model, tmp_path):
+    from molsym.calculator.compile import METADATA, save_compiled
+
+    model = make_model(0).eval()
+    path = save_compiled(compile_model(model, "script"), tmp_path / "m.pt", {METADATA: "{}"})
+    eager, scripted = MolSymCalculator(model), MolSymCalculator(str(path))
+    assert scripted.cutoffs == eager.cutoffs and scripted.species == eager.species
+    for calc in (eager, scripted):
+        acac.calc = calc
+        calc.out = (acac.get_potential_energy(), acac.get_forces().copy())
+    assert abs(eager.out[0] - scripted.out[0]) < 1e-10
+    np.testing.assert_allclose(eager.out[1], scripted.out[1], rtol=0, atol=1e-10)
+    with pytest.raises(CompileError, match="already TorchScript"):
+        MolSymCalculator(str(path), compile="compile")
 
 
 @pytest.mark.slow

@@ -58,6 +58,29 @@ def test_exported_model_predicts_like_the_checkpoint(trained, tmp_path):
     torch.testing.assert_close(pa["forces"], pb["forces"], rtol=0, atol=1e-12)
 
 
+def test_script_export_predicts_like_the_checkpoint(trained, tmp_path):
+    """`molsym export --compile script`: a TorchScript file with the metadata, same numbers."""
+    from molsym.calculator.compile import is_compiled_file, load_compiled
+
+    result, data = trained
+    out = export_checkpoint(result["last"], tmp_path / "model_script.pt", compile="script")
+    assert is_compiled_file(out) and not is_compiled_file(export_checkpoint(result["last"], tmp_path / "m.pt"))
+    module, meta = load_compiled(out)
+    assert meta["compiled"] == "script" and meta["config"]["cutoff"] == 3.0 and meta["units"]["forces"] == "eV/Å"
+    a, _ = load_checkpoint_model(result["last"])
+    batch = collate([frame_to_graph(f, 3.0, torch.float64) for f in read_frames(data)[:6]])
+    pa, pb = a(batch), module(batch)
+    for key in ("energy", "node_energy", "forces"):
+        torch.testing.assert_close(pa[key], pb[key], rtol=0, atol=1e-12)
+
+
+def test_export_refuses_a_compile_mode_a_file_cannot_hold(trained, tmp_path):
+    result, _ = trained
+    with pytest.raises(ValueError, match="torch.compile is chosen at load time"):
+        export_checkpoint(result["last"], tmp_path / "x.pt", compile="compile")
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_evaluation_report(trained, tmp_path):
     result, data = trained
     model, _ = load_checkpoint_model(result["best"])

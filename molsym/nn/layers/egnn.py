@@ -83,8 +83,9 @@ class EGNNLayer(nn.Module):
             nn.Linear(2 * hidden + 1 + self.edge_features, hidden), act(),
             nn.Linear(hidden, hidden), act())
         self.phi_h = nn.Sequential(nn.Linear(2 * hidden, hidden), act(), nn.Linear(hidden, hidden))
-        if self.attention:
-            self.phi_att = nn.Sequential(nn.Linear(hidden, 1), nn.Sigmoid())
+        # optional parts are None when off (TorchScript-compatible; absent from the state dict)
+        self.phi_att = nn.Sequential(nn.Linear(hidden, 1), nn.Sigmoid()) if self.attention else None
+        self.phi_x: Optional[nn.Module] = None
         if self.update_coords:
             last = nn.Linear(hidden, 1, bias=False)
             nn.init.xavier_uniform_(last.weight, gain=0.001)  # start close to identity
@@ -99,8 +100,9 @@ class EGNNLayer(nn.Module):
         if edge_attr is not None:
             parts.append(edge_attr)
         m = self.phi_e(torch.cat(parts, dim=-1))
-        if self.attention:
-            m = m * self.phi_att(m)
+        phi_att = self.phi_att
+        if phi_att is not None:
+            m = m * phi_att(m)
         if edge_weight is not None:
             m = m * edge_weight.unsqueeze(-1)
         return m
@@ -110,7 +112,10 @@ class EGNNLayer(nn.Module):
         """Move receivers along normalised edge vectors: ``x [N, 3]`` → ``x [N, 3]``."""
         length = torch.linalg.vector_norm(edge_vec, dim=-1, keepdim=True)
         direction = edge_vec / (length + self.norm_constant)
-        step = torch.tanh(self.phi_x(m)) * self.coords_range  # [E, 1], bounded
+        phi_x = self.phi_x
+        if phi_x is None:
+            raise RuntimeError("coord_model needs update_coords=True")
+        step = torch.tanh(phi_x(m)) * self.coords_range  # [E, 1], bounded
         if edge_weight is not None:
             step = step * edge_weight.unsqueeze(-1)
         delta = torch.zeros_like(x).index_add_(0, edge_index[1], direction * step)
