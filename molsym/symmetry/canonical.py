@@ -25,9 +25,16 @@ Two frames are offered:
     only up to the degeneracy; :func:`pca_frames` reports the smallest
     relative eigenvalue gap so callers can detect it.
 ``learned`` (Kaba et al. 2023)
-    A small equivariant network predicts three vectors per graph; Gram–Schmidt
-    turns them into an orthonormal frame with ``det = ±1`` following the input,
-    so a single frame suffices. It is trained end to end with the energy.
+    A small equivariant network predicts two vectors per graph; Gram–Schmidt
+    turns them into the first two axes and their cross product is the third,
+    a proper rotation (``det = +1``). Under a reflection the first two axes
+    follow the input and the third does not, so the canonical coordinates
+    change only in the sign of the third; the wrapper averages the network
+    over that sign (two calls), which makes the output exactly
+    O(3)-invariant. Predicting a third vector instead cannot work for planar
+    molecules (and any 3-atom graph): an O(3)-equivariant vector of a planar
+    configuration lies in its plane, so the third Gram–Schmidt vector is zero
+    and its direction noise. It is trained end to end with the energy.
 
 Forces remain ``-dE/dpos``: the frame is a differentiable function of the
 positions and the force-field wrapper differentiates through it.
@@ -67,9 +74,9 @@ def pca_frames(edge_vec, edge_len, graph_of_edge, num_graphs: int, cutoff: float
 
 
 def gram_schmidt(u: torch.Tensor, eps: float = 1e-9) -> torch.Tensor:
-    """Orthonormalise three vectors per graph, ``u [B,3,3]`` (rows) -> ``Q [B,3,3]`` (rows)."""
+    """Orthonormalise k ≤ 3 vectors per graph, ``u [B,k,3]`` (rows) -> ``Q [B,k,3]`` (rows)."""
     rows = []
-    for a in range(3):
+    for a in range(u.shape[1]):
         v = u[:, a]
         for q in rows:
             v = v - (v * q).sum(-1, keepdim=True) * q
@@ -77,6 +84,16 @@ def gram_schmidt(u: torch.Tensor, eps: float = 1e-9) -> torch.Tensor:
         # isolated reference atoms of ForceField hit (no edges, u = 0)
         rows.append(v / torch.sqrt((v * v).sum(-1, keepdim=True) + eps * eps))
     return torch.stack(rows, dim=1)
+
+
+def rotation_frame(u: torch.Tensor, eps: float = 1e-9) -> torch.Tensor:
+    """Two vectors per graph ``u [B,2,3]`` → a rotation ``Q [B,3,3]`` (rows ``q1, q2, q1 × q2``).
+
+    ``q1, q2`` follow any O(3) element ``R`` applied to ``u``; ``q3`` follows
+    ``det(R) R``, so ``det Q = +1`` always.
+    """
+    q = gram_schmidt(u, eps)
+    return torch.cat([q, torch.linalg.cross(q[:, 0], q[:, 1]).unsqueeze(1)], dim=1)
 
 
 def skew_signs(Q, edge_index, edge_vec, edge_len, batch, num_graphs: int, cutoff: float):
@@ -90,35 +107,35 @@ def skew_signs(Q, edge_index, edge_vec, edge_len, batch, num_graphs: int, cutoff
 
 
 class LearnedFrame(nn.Module):
-    """Predicts an O(3)-equivariant frame per graph from an invariant weighting of edge vectors.
+    """Predicts a rotation frame per graph from an invariant weighting of edge vectors.
 
     Node weights ``phi_a(h_i)`` (invariant environment features) times the
-    species- and distance-weighted sums of edge vectors ``m_i^a`` give three
-    equivariant vectors per graph, orthonormalised by Gram–Schmidt.
+    species- and distance-weighted sums of edge vectors ``m_i^a`` give two
+    equivariant vectors per graph; :func:`rotation_frame` makes the frame.
     """
 
     def __init__(self, num_species: int, cutoff: float, hidden: int = 16, num_radial: int = 8):
         super().__init__()
         self.radial = RadialEmbedding(cutoff, num_radial)
         self.embed = nn.Embedding(num_species, hidden)
-        self.edge_weight = nn.Sequential(nn.Linear(num_radial + hidden, hidden), nn.SiLU(), nn.Linear(hidden, 3))
+        self.edge_weight = nn.Sequential(nn.Linear(num_radial + hidden, hidden), nn.SiLU(), nn.Linear(hidden, 2))
         self.env_feat = nn.Linear(num_radial, hidden)
-        self.node_weight = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.SiLU(), nn.Linear(hidden, 3))
+        self.node_weight = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.SiLU(), nn.Linear(hidden, 2))
 
     def forward(self, species, edge_index, edge_vec, edge_len, batch, num_graphs: int):
         send, recv = edge_index
         rbf, env = self.radial(edge_len)
         env = env[:, None]
         n = species.shape[0]
-        w = self.edge_weight(torch.cat([rbf, self.embed(species[recv])], 1)) * env  # [E,3]
-        m = torch.zeros(n, 3, 3, dtype=edge_vec.dtype, device=edge_vec.device)
+        w = self.edge_weight(torch.cat([rbf, self.embed(species[recv])], 1)) * env  # [E,2]
+        m = torch.zeros(n, 2, 3, dtype=edge_vec.dtype, device=edge_vec.device)
         m = m.index_add(0, send, w[:, :, None] * edge_vec[:, None, :])  # [N, a, xyz]
         h = torch.zeros(n, self.env_feat.out_features, dtype=edge_vec.dtype, device=edge_vec.device)
         h = h.index_add(0, send, self.env_feat(rbf) * env)
-        phi = self.node_weight(torch.cat([self.embed(species), h], 1))  # [N,3]
-        u = torch.zeros(num_graphs, 3, 3, dtype=edge_vec.dtype, device=edge_vec.device)
+        phi = self.node_weight(torch.cat([self.embed(species), h], 1))  # [N,2]
+        u = torch.zeros(num_graphs, 2, 3, dtype=edge_vec.dtype, device=edge_vec.device)
         u = u.index_add(0, batch, phi[:, :, None] * m)
-        return gram_schmidt(u)
+        return rotation_frame(u)
 
 
 class Canonicalized(nn.Module):
@@ -150,7 +167,10 @@ class Canonicalized(nn.Module):
         g = edge_graph(edge_index, batch)
         if self.learned is not None:
             Q = self.learned(species, edge_index, edge_vec, edge_len, batch, num_graphs)
-            return self.inner(species, edge_index, torch.einsum("ex,eax->ea", edge_vec, Q[g]), edge_len, batch)
+            base = torch.einsum("ex,eax->ea", edge_vec, Q[g])
+            mirror = base * torch.tensor([1.0, 1.0, -1.0], dtype=base.dtype, device=base.device)
+            return 0.5 * (self.inner(species, edge_index, base, edge_len, batch)
+                          + self.inner(species, edge_index, mirror, edge_len, batch))
         Q, _ = pca_frames(edge_vec, edge_len, g, num_graphs, self.cutoff)
         if self.signs == "skew":
             Q = Q * skew_signs(Q, edge_index, edge_vec, edge_len, batch, num_graphs, self.cutoff)[:, :, None]

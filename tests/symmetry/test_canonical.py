@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from molsym.symmetry.baselines import RawCartesianMPNN
-from molsym.symmetry.canonical import Canonicalized, gram_schmidt, pca_frames
+from molsym.symmetry.canonical import Canonicalized, gram_schmidt, pca_frames, rotation_frame
 from molsym.symmetry.group import random_permutation, random_rotation
 
 
@@ -75,3 +75,30 @@ def test_gram_schmidt_follows_reflections():
     R = torch.tensor(random_rotation(rng, reflection=True))
     Q = gram_schmidt(u)
     assert torch.allclose(gram_schmidt(u @ R.T), Q @ R.T, atol=1e-12)
+
+
+def test_rotation_frame_is_proper_and_follows_rotations_up_to_the_third_axis_sign():
+    rng = np.random.default_rng(7)
+    u = torch.tensor(rng.normal(size=(4, 2, 3)))
+    Q = rotation_frame(u)
+    assert torch.allclose(Q @ Q.transpose(1, 2), torch.eye(3, dtype=Q.dtype).expand(4, 3, 3), atol=1e-12)
+    assert torch.allclose(torch.linalg.det(Q), torch.ones(4, dtype=Q.dtype), atol=1e-12)
+    for reflect in (False, True):
+        R = torch.tensor(random_rotation(rng, reflection=reflect))
+        expected = Q @ R.T
+        expected[:, 2] *= float(np.linalg.det(R.numpy()))   # q3 = q1 × q2 follows det(R) R
+        assert torch.allclose(rotation_frame(u @ R.T), expected, atol=1e-12)
+
+
+def test_learned_frame_is_well_defined_for_a_planar_molecule():
+    """Three atoms are always planar: the old three-vector frame had a zero third axis there."""
+    from molsym.symmetry.canonical import LearnedFrame
+    torch.manual_seed(0)
+    frame = LearnedFrame(num_species=2, cutoff=3.0).double()
+    pos = torch.tensor([[0.0, 0, 0], [1.0, 0.1, 0], [-0.3, 0.9, 0]], dtype=torch.float64)
+    i, j = np.where(~np.eye(3, dtype=bool))
+    vec = pos[j] - pos[i]
+    Q = frame(torch.tensor([0, 1, 1]), torch.tensor(np.stack([i, j])), vec, vec.norm(dim=1),
+              torch.zeros(3, dtype=torch.long), 1)[0]
+    assert torch.allclose(Q @ Q.T, torch.eye(3, dtype=Q.dtype), atol=1e-12)
+    assert torch.allclose(Q[2].abs(), torch.tensor([0.0, 0, 1], dtype=Q.dtype), atol=1e-12)  # the normal

@@ -22,14 +22,7 @@ def factory(rep, dtype):
 
 
 FRAMES = [{"name": "canonical", "frame": "pca"}, {"name": "canonical", "frame": "learned"}]
-#: Known defect, kept visible as a strict xfail in float64: as an atom enters the cutoff
-#: the learned frame moves faster than the envelope vanishes (force 3.6e-3 eV/Å at
-#: η = 3e-3 Å in the suite's geometry); float32's looser tolerance lets it pass.
-#: The collinear case (no continuous canonicalization exists) is discussed in docs/symmetry.md.
-DEGENERATE = pytest.mark.xfail(strict=True, reason="learned frame is not smooth as an atom enters the cutoff")
-CASES = [pytest.param(rep, check, dtype, id=f"{rep['frame']}-{check}-{str(dtype)[6:]}",
-                      marks=DEGENERATE if (rep["frame"], check, dtype) == ("learned", "cutoff_smoothness", torch.float64)
-                      else ())
+CASES = [pytest.param(rep, check, dtype, id=f"{rep['frame']}-{check}-{str(dtype)[6:]}")
          for rep in FRAMES for check in sorted(T.CHECKS) for dtype in (torch.float32, torch.float64)
          if not (check in FLOAT64_ONLY and dtype != torch.float64)]
 
