@@ -22,8 +22,6 @@ Modes
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable, Dict, Optional
@@ -31,6 +29,7 @@ from typing import Callable, Dict, Optional
 import torch
 
 from molsym.data import keys as K
+from molsym.files import atomic_path
 from molsym.nn.grad import attach_gradients, differentiable_edges
 
 MODES = (None, "eager", "script", "compile")
@@ -178,12 +177,6 @@ def save_compiled(runner: torch.jit.ScriptModule, path, extra_files: Optional[Di
     if not isinstance(runner, torch.jit.ScriptModule):
         raise TypeError("only TorchScript modules (mode='script') can be saved")
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.jit.save(runner, tmp, _extra_files=extra_files or {})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp:
+        torch.jit.save(runner, str(tmp), _extra_files=extra_files or {})
     return path

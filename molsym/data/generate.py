@@ -34,8 +34,6 @@ runs fastest on one thread, so ``threads=1`` is the default.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 import warnings
 from contextlib import contextmanager
@@ -47,6 +45,7 @@ import numpy as np
 
 from molsym.data.errors import DataError
 from molsym.data.frame import check_frame, make_frame
+from molsym.files import atomic_path
 
 #: Default time between kept frames, in fs (the default stride is this / timestep).
 DEFAULT_FRAME_SPACING_FS = 10.0
@@ -204,18 +203,10 @@ def _labelled_copy(atoms, energy: float, forces: np.ndarray, info: dict):
 
 
 def _write_extxyz_atomic(path: Path, images) -> None:
-    """Write ``images`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    """Write ``images`` to ``path`` atomically (:func:`molsym.files.atomic_path`)."""
     import ase.io
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            ase.io.write(handle, images, format="extxyz")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w") as handle:  # format given, so the suffix is free
+        ase.io.write(handle, images, format="extxyz")
 
 
 def isolated_atoms_path(out) -> Path:

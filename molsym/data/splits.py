@@ -23,13 +23,13 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 
 from molsym.data.errors import DataError
+from molsym.files import atomic_write_text  # re-exported: callers import it from here
 
 Size = Union[int, float]
 Split = Dict[str, np.ndarray]
@@ -83,7 +83,7 @@ def split_file_name(stem: str, val: Size, test: Size, seed: int) -> str:
 
 
 def save_split(path, split: Split, n: int, **settings) -> Path:
-    """Write ``split`` as JSON, atomically (temp file + ``os.replace``)."""
+    """Write ``split`` as JSON, atomically (:func:`molsym.files.atomic_write_text`)."""
     path = Path(path)
     doc = {"format": SPLIT_FORMAT, "n": int(n), "settings": settings,
            **{k: [int(i) for i in split[k]] for k in ("train", "val", "test")}}
@@ -117,21 +117,6 @@ def load_or_make_split(path, n: int, val: Size = 0.1, test: Size = 0, seed: int 
     split = make_split(n, val, test, seed)
     save_split(path, split, n, val=val, test=test, seed=seed)
     return split
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _writable(folder: Path) -> bool:

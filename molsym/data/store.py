@@ -55,6 +55,7 @@ from molsym.data.frame import Frame
 from molsym.data.graph import Graph
 from molsym.data.neighbors import neighbor_list
 from molsym.data.statistics import statistics_from_arrays, statistics_from_json, statistics_to_json
+from molsym.files import atomic_path
 
 FORMAT = "molsym-store"
 VERSION = 1
@@ -199,42 +200,34 @@ class StoreWriter:
     def _finalize(self) -> None:
         if self._fields is None:
             raise DataError(str(self.path), None, "no frames to write")
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            with h5py.File(tmp, "w") as out:
-                out.attrs["complete"] = False
-                for name, counts in (("atom_ptr", "n_atoms"), ("edge_ptr", "n_edges")):
-                    ptr = np.zeros(self._n_frames + 1, dtype=np.int64)
-                    ptr[1:] = np.cumsum(self._stage[counts][:])
-                    out.create_dataset(name, data=ptr)
-                for name in [n for n in self._stage if n not in ("n_atoms", "n_edges")]:
-                    src = self._stage[name]
-                    # edge_index is staged [E, 2] and stored [2, E]: a frame's edges are two slices
-                    flip = name == "edge_index"
-                    shape = (src.shape[1], src.shape[0]) if flip else src.shape
-                    dst = out.create_dataset(name, shape=shape, dtype=src.dtype)  # contiguous
-                    step = max(1, (64 << 20) // max(1, src.dtype.itemsize * int(np.prod(src.shape[1:]))))
-                    for a in range(0, src.shape[0], step):
-                        if flip:
-                            dst[:, a:a + step] = src[a:a + step].T
-                        else:
-                            dst[a:a + step] = src[a:a + step]
-                out.attrs["format"] = FORMAT
-                out.attrs["version"] = VERSION
-                out.attrs["cutoff"] = self.cutoff
-                out.attrs["num_frames"] = self._n_frames
-                out.attrs["sources"] = json.dumps(self.sources)
-                out.attrs["fields"] = json.dumps(sorted(self._fields))
-                out.attrs["e0s"] = json.dumps({str(z): float(v) for z, v in self.e0s.items()})
-                stats = self.statistics if self.statistics is not None else self._statistics()
-                out.attrs["statistics"] = statistics_to_json(stats)
-                out.attrs["complete"] = True
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_path(self.path) as tmp, h5py.File(tmp, "w") as out:
+            out.attrs["complete"] = False
+            for name, counts in (("atom_ptr", "n_atoms"), ("edge_ptr", "n_edges")):
+                ptr = np.zeros(self._n_frames + 1, dtype=np.int64)
+                ptr[1:] = np.cumsum(self._stage[counts][:])
+                out.create_dataset(name, data=ptr)
+            for name in [n for n in self._stage if n not in ("n_atoms", "n_edges")]:
+                src = self._stage[name]
+                # edge_index is staged [E, 2] and stored [2, E]: a frame's edges are two slices
+                flip = name == "edge_index"
+                shape = (src.shape[1], src.shape[0]) if flip else src.shape
+                dst = out.create_dataset(name, shape=shape, dtype=src.dtype)  # contiguous
+                step = max(1, (64 << 20) // max(1, src.dtype.itemsize * int(np.prod(src.shape[1:]))))
+                for a in range(0, src.shape[0], step):
+                    if flip:
+                        dst[:, a:a + step] = src[a:a + step].T
+                    else:
+                        dst[a:a + step] = src[a:a + step]
+            out.attrs["format"] = FORMAT
+            out.attrs["version"] = VERSION
+            out.attrs["cutoff"] = self.cutoff
+            out.attrs["num_frames"] = self._n_frames
+            out.attrs["sources"] = json.dumps(self.sources)
+            out.attrs["fields"] = json.dumps(sorted(self._fields))
+            out.attrs["e0s"] = json.dumps({str(z): float(v) for z, v in self.e0s.items()})
+            stats = self.statistics if self.statistics is not None else self._statistics()
+            out.attrs["statistics"] = statistics_to_json(stats)
+            out.attrs["complete"] = True
 
 
 class GraphStore(torch.utils.data.Dataset):

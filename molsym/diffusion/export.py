@@ -16,9 +16,9 @@ import torch
 from rdkit import Chem, RDLogger
 
 from molsym.data.errors import DataError
+from molsym.files import atomic_path
 
 from .evaluation.rdkit_metrics import build_molecule, mol_to_smiles
-from .io import _atomic_write
 
 __all__ = ["split_samples", "write_sdf", "read_sdf", "write_extxyz", "draw_grid"]
 
@@ -36,8 +36,9 @@ def split_samples(out: Dict[str, torch.Tensor]) -> List[Molecule]:
 
 def write_sdf(path, molecules: Sequence[Molecule]) -> Path:
     """SDF with table bonds, formal charges and the SD properties ``valid`` and ``smiles``."""
-    def write(tmp):
-        writer = Chem.SDWriter(tmp)
+    path = Path(path)
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        writer = Chem.SDWriter(str(tmp))
         writer.SetKekulize(False)
         RDLogger.DisableLog("rdApp.*")
         try:
@@ -52,7 +53,7 @@ def write_sdf(path, molecules: Sequence[Molecule]) -> Path:
         finally:
             writer.close()
             RDLogger.EnableLog("rdApp.*")
-    return _atomic_write(path, write)
+    return path
 
 
 def read_sdf(path) -> List[Molecule]:
@@ -84,7 +85,10 @@ def write_extxyz(path, molecules: Sequence[Molecule]) -> Path:
         atoms = ase.Atoms(numbers=z, positions=pos)
         atoms.arrays["formal_charge"] = np.asarray(charges, dtype=np.int64)
         frames.append(atoms)
-    return _atomic_write(path, lambda tmp: ase.io.write(tmp, frames, format="extxyz"))
+    path = Path(path)
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        ase.io.write(tmp, frames, format="extxyz")
+    return path
 
 
 def draw_grid(path, molecules: Sequence[Molecule], max_mols: int = 16, per_row: int = 4) -> Path:
@@ -117,4 +121,7 @@ def draw_grid(path, molecules: Sequence[Molecule], max_mols: int = 16, per_row: 
     if not mols:
         raise ValueError("no molecules to draw")
     image = Draw.MolsToGridImage(mols, molsPerRow=per_row, subImgSize=(250, 250), legends=legends)
-    return _atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+    path = Path(path)
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        image.save(tmp, format="PNG")
+    return path

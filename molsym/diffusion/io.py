@@ -6,14 +6,13 @@ It is written atomically and read with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Tuple
 
 import torch
 
 from molsym.data.errors import DataError
+from molsym.files import atomic_path
 
 from .diffusion import EquivariantDiffusion
 from .nodes import AtomCountDistribution
@@ -27,7 +26,6 @@ FORMAT_VERSION = 1
 def save_generator(model: EquivariantDiffusion, path, extra: Optional[dict] = None) -> Path:
     """Write ``model`` to ``path`` atomically (temp file in the same folder, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -35,7 +33,9 @@ def save_generator(model: EquivariantDiffusion, path, extra: Optional[dict] = No
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": dict(extra or {}),
     }
-    return _atomic_write(path, lambda tmp: torch.save(payload, tmp), suffix=".tmp")
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
 
 
 def load_generator(path, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Tuple[EquivariantDiffusion, dict]:
@@ -63,27 +63,3 @@ def load_generator(path, device: str = "cpu", dtype: torch.dtype = torch.float32
     model.load_state_dict(state)
     model.to(device=device, dtype=dtype).eval()
     return model, payload.get("extra", {})
-
-
-def _atomic_write(path: Path, write, suffix: Optional[str] = None) -> Path:
-    """Call ``write(tmp)`` on a temp file beside ``path`` (ending in ``suffix``, default
-    ``path``'s own), then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                               suffix=path.suffix if suffix is None else suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

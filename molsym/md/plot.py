@@ -1,12 +1,12 @@
 """Energy-and-temperature trace of an MD run, as a PNG."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Dict, Optional
 
 import numpy as np
+
+from molsym.files import atomic_path
 
 
 def plot_trace(log: Dict[str, np.ndarray], path, n_atoms: int, title: str = "",
@@ -49,13 +49,9 @@ def plot_trace(log: Dict[str, np.ndarray], path, n_atoms: int, title: str = "",
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:  # savefig infers the format from the name
+            fig.savefig(tmp, dpi=120)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path

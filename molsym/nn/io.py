@@ -8,18 +8,18 @@ The file is a ``torch.save`` of a plain dict (loadable with
      "units": {"energy": "eV", "length": "Å"}, "dtype": "float64",
      "cutoff": 5.0, "e0s": {Z: eV}, "extra": {...}}
 
-Writes are atomic: a temporary file in the same folder, then ``os.replace``.
+Writes are atomic (:func:`molsym.files.atomic_path`).
 """
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 import torch
 
 import molsym
+from molsym.files import atomic_path
 from molsym.nn.model import ForceField, build_model, parse_dtype
 
 __all__ = ["save_model", "load_model", "read_model_file", "ModelFileError", "FORMAT", "FORMAT_VERSION", "UNITS"]
@@ -66,16 +66,8 @@ def save_model(model: ForceField, path: PathLike, extra: Optional[Dict[str, Any]
         "e0s": model.e0s,
         "extra": dict(extra or {}),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

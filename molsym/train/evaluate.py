@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
@@ -18,6 +17,7 @@ from tqdm.auto import tqdm
 from molsym.data import keys as K
 from molsym.data.collate import collate
 from molsym.data.graph import frame_to_graph
+from molsym.files import atomic_path, atomic_write_text
 from molsym.train.metrics import METRIC_UNITS, ForceFieldMetrics, frame_errors
 from molsym.train.plots import plot_parity
 
@@ -91,12 +91,6 @@ def evaluate_frames(model: torch.nn.Module, frames: Sequence[Dict[str, Any]], ou
     return result
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_report(result: Dict[str, Any], out_dir, name: str = "eval") -> Dict[str, Path]:
     """Write ``<name>_errors.csv``, ``<name>_metrics.json`` and ``<name>_parity.png`` into ``out_dir``."""
     out = Path(out_dir)
@@ -104,13 +98,11 @@ def write_report(result: Dict[str, Any], out_dir, name: str = "eval") -> Dict[st
     files = {"csv": out / f"{name}_errors.csv", "json": out / f"{name}_metrics.json"}
     rows = result["per_frame"]
     columns = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = files["csv"].with_name(f".{files['csv'].name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_path(files["csv"]) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, files["csv"])
-    _atomic_write_text(files["json"], json.dumps({"metrics": result["metrics"], "units": METRIC_UNITS}, indent=2))
+    atomic_write_text(files["json"], json.dumps({"metrics": result["metrics"], "units": METRIC_UNITS}, indent=2))
     if result["energy_ref"] is not None:
         n = result["num_atoms"]
         files["png"] = plot_parity(result["energy_ref"] / n, result["energy_pred"] / n,

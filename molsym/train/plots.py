@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
+
+from molsym.files import atomic_path
 
 __all__ = ["plot_learning_curve", "plot_parity", "save_figure"]
 
@@ -22,12 +23,10 @@ def _pyplot():
 
 
 def save_figure(fig, path) -> Path:
-    """Write ``fig`` as PNG atomically (temporary file in the same folder, then ``os.replace``)."""
+    """Write ``fig`` as PNG atomically (:func:`molsym.files.atomic_path`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:  # savefig infers the format from the name
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
     _pyplot().close(fig)
     return path
 

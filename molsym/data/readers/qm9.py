@@ -31,7 +31,6 @@ Cv          cal/(mol·K)        eV/K            :data:`CAL_PER_MOL_K_TO_EV_PER_K
 from __future__ import annotations
 
 import os
-import tempfile
 import urllib.request
 import warnings
 import zipfile
@@ -49,6 +48,7 @@ from molsym.data.readers._common import validate_frames
 from molsym.data.readers._qm9_parse import (RawQM9, read_qm9_archive, read_qm9pack,
                                             read_uncharacterized)
 from molsym.data.units import BOHR_TO_ANGSTROM, HARTREE_TO_EV, KCAL_PER_MOL_TO_EV
+from molsym.files import atomic_path
 
 #: figshare download of the 133,885 QM9 ``.xyz`` files (dsgdb9nsd.xyz.tar.bz2).
 QM9_URL = "https://ndownloader.figshare.com/files/3195389"
@@ -145,18 +145,13 @@ def download_qm9(dest, url: str = QM9_URL,
 def _fetch(url: str, target: Path) -> Path:
     if target.exists():
         return target
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url) as response:
-            while True:
-                chunk = response.read(1 << 20)
-                if not chunk:
-                    break
-                out.write(chunk)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(target, suffix=".part") as tmp, open(tmp, "wb") as out, \
+            urllib.request.urlopen(url) as response:
+        while True:
+            chunk = response.read(1 << 20)
+            if not chunk:
+                break
+            out.write(chunk)
     return target
 
 
@@ -241,17 +236,11 @@ def _frames(table: Dict[str, np.ndarray], energy_property: Optional[str]) -> QM9
 
 
 def _write_cache(path: Path, table: Dict[str, np.ndarray], source_id: str) -> None:
-    """Write the cache atomically: a temporary file in the same folder, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            np.savez(out, version=np.array(CACHE_VERSION), source_id=np.array(source_id),
-                     keys=np.array(QM9_KEYS), **table)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Write the cache atomically (:func:`molsym.files.atomic_path`)."""
+    # through a handle: given a file name without ".npz", np.savez would append one
+    with atomic_path(path, suffix=".part") as tmp, open(tmp, "wb") as out:
+        np.savez(out, version=np.array(CACHE_VERSION), source_id=np.array(source_id),
+                 keys=np.array(QM9_KEYS), **table)
 
 
 def _read_cache(path: Path, source_id: str) -> Optional[Dict[str, np.ndarray]]:

@@ -17,6 +17,7 @@ from typing import Dict, Optional, Sequence, Set, Tuple
 import numpy as np
 
 from molsym.data.errors import DataError
+from molsym.files import atomic_write_text
 
 from .rdkit_metrics import build_molecule, canonical_smiles, mol_to_smiles, rdkit_metrics
 from .stability import stability_metrics
@@ -41,13 +42,6 @@ def smiles_of_geometries(molecules: Sequence[Tuple[np.ndarray, np.ndarray]], pro
     return out
 
 
-def _atomic_write_lines(path: Path, lines) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text("\n".join(sorted(lines)) + "\n")
-    os.replace(tmp, path)
-
-
 def reference_smiles(reference: str, progress: bool = True) -> Set[str]:
     """The reference set named ``reference`` ("qm9" or a file path)."""
     if reference == "qm9":
@@ -60,7 +54,7 @@ def reference_smiles(reference: str, progress: bool = True) -> Set[str]:
         frames = load_qm9_frames()
         train = qm9_split(len(frames), seed=0)["train"]
         smiles = smiles_of_geometries([(frames[i]["atomic_numbers"], frames[i]["pos"]) for i in train], progress)
-        _atomic_write_lines(cached, smiles)
+        atomic_write_text(cached, "\n".join(sorted(smiles)) + "\n")
         return smiles
     path = Path(reference)
     if not path.exists():
