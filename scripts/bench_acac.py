@@ -53,6 +53,10 @@ def parse_args(argv=None):
     p.add_argument("--concurrent", action="store_true",
                    help="train molsym and mace-torch at the same time (each with --threads threads) instead of "
                         "one after the other: half the wall time, and both see the same machine load")
+    p.add_argument("--cosine", action="store_true",
+                   help="molsym: decay the learning rate by a cosine over the wall-clock budget "
+                        "(molsym.train.schedules.WallClockCosineLR, to lr/100) instead of the config's "
+                        "plateau schedule, which never triggers within 30 minutes")
     p.add_argument("--limit-train", type=int, default=None, metavar="N",
                    help="smoke runs only: train on N of the 450 frames (MACE: the first N of the split; "
                         "molsym: N/batch_size batches per epoch)")
@@ -85,6 +89,10 @@ def run_molsym(args, data: Path, out: Path) -> dict:
     if args.limit_train:
         batch = load_config(args.config)["data"]["init_args"]["batch_size"]
         extra.append(f"trainer.limit_train_batches={max(1, args.limit_train // batch)}")
+    if args.cosine:
+        lr = float(load_config(args.config)["optimizer"]["init_args"]["lr"])
+        extra.append("scheduler={class_path: molsym.train.schedules.WallClockCosineLR, "
+                     f"init_args: {{budget_seconds: {budget}, eta_min: {lr / 100}}}, interval: step}}")
     cfg = load_config(args.config, [f"output_dir={out / 'molsym'}", f"trainer.max_time={_budget(budget)}",
                                     *extra, *args.overrides])
     result = train(cfg)
