@@ -88,6 +88,7 @@ def run_config(base, args, model_name, size, pool_size, out_dir):
                 batch_size=args.batch_size, e0s="isolated" if args.isolated else "lstsq", dtype=args.dtype,
                 cache_dir=str(out_dir / "cache"))
     cfg["model"]["representation"] = dict(rep)
+    cfg["model"]["zbl"] = False   # architectures compared without priors, whatever the base config says
     cfg["dtype"] = args.dtype
     cfg["seed"] = args.seed
     cfg["output_dir"] = str(out_dir)
