@@ -48,7 +48,7 @@ class InferenceForceField(torch.nn.Module):
     wrapping time) and runs :func:`molsym.nn.grad.differentiable_edges` →
     ``ForceField.species_energy`` → :func:`molsym.nn.grad.attach_gradients`,
     the same code as the eager ``ForceField.forward``, in a form TorchScript
-    compiles. Unknown elements raise (the calculator names them before this).
+    compiles. An unknown element raises ``ValueError`` naming its atomic number.
     """
 
     def __init__(self, model: torch.nn.Module):
@@ -63,8 +63,10 @@ class InferenceForceField(torch.nn.Module):
                 compute_stress: bool = False) -> Dict[str, torch.Tensor]:
         numbers = batch[K.ATOMIC_NUMBERS]
         species = self.z_to_index[numbers.clamp(0, 118)]
-        if bool(((species < 0) | (numbers > 118) | (numbers < 0)).any()):
-            raise ValueError("an atomic number is not among the model's species")
+        bad = (species < 0) | (numbers > 118) | (numbers < 0)
+        if bool(bad.any()):
+            z = int(numbers[bad][0])
+            raise ValueError("atomic number " + str(z) + " is not among the model's species " + str(self.species))
         graph = batch[K.BATCH]
         n_graphs = batch[K.NUM_ATOMS].shape[0] if K.NUM_ATOMS in batch else int(graph.max()) + 1
         if (compute_forces or compute_stress) and not torch.is_grad_enabled():

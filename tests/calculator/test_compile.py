@@ -40,6 +40,10 @@ def test_script_matches_eager(acac, name, zbl):
     assert a["forces"].abs().max() > 1e-3
     for key in ("energy", "node_energy", "forces", "stress"):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-12)
+    graph["atomic_numbers"] = graph["atomic_numbers"].clone()
+    graph["atomic_numbers"][2] = 7
+    with pytest.raises(Exception, match=r"atomic number 7 is not among the model's species \[1, 6, 8\]"):
+        scripted(graph, compute_forces=True, compute_stress=False)
 
 
 def test_calculator_runs_a_script_file_like_the_eager_one(acac, make_model, tmp_path):
