@@ -43,6 +43,7 @@ DEFAULT_CONFIG: Dict[str, Any] = {
     "shift": 0.0,
     "avg_num_neighbors": 10.0,
     "zbl": False,
+    "zbl_factor": 1.0,
     "head_hidden": 32,
     "dtype": "float64",
 }
@@ -83,6 +84,8 @@ class ForceField(nn.Module):
     avg_num_neighbors : float
     zbl : bool
         Add the ZBL short-range repulsion prior.
+    zbl_factor : float
+        Its pair cutoff, in units of the sum of covalent radii.
     head_hidden : int
         Hidden width of the energy MLP.
     config : dict, optional
@@ -108,7 +111,7 @@ class ForceField(nn.Module):
     def __init__(self, representation: nn.Module, species: Iterable[int], cutoff: float,
                  e0s: Optional[Mapping[int, float]] = None, scale: float = 1.0, shift: float = 0.0,
                  avg_num_neighbors: float = 10.0, zbl: bool = False, head_hidden: int = 32,
-                 config: Optional[Dict[str, Any]] = None):
+                 config: Optional[Dict[str, Any]] = None, zbl_factor: float = 1.0):
         super().__init__()
         self.species = [int(z) for z in species]
         if len(set(self.species)) != len(self.species) or not all(1 <= z <= 118 for z in self.species):
@@ -132,7 +135,7 @@ class ForceField(nn.Module):
                                   nn.Linear(head_hidden, 1))
         self.envelope = PolynomialCutoff(self.cutoff)
         self.shift_switch = float(self.SHIFT_SWITCH)
-        self.zbl = ZBLRepulsion(self.species, self.cutoff) if zbl else None
+        self.zbl = ZBLRepulsion(self.species, self.cutoff, factor=zbl_factor) if zbl else None
         self._config = copy.deepcopy(config) if config is not None else None
 
     # -- properties --------------------------------------------------------
@@ -266,7 +269,7 @@ def build_model(config: Mapping[str, Any]) -> ForceField:
     config : dict
         ``{"representation": {"name": "painn"|"egnn"|"ace", **hyperparameters},
         "species": [Z, ...], "cutoff": 5.0, "e0s": {Z: eV} | None, "scale": 1.0,
-        "shift": 0.0, "avg_num_neighbors": 10.0, "zbl": False, "head_hidden": 32,
+        "shift": 0.0, "avg_num_neighbors": 10.0, "zbl": False, "zbl_factor": 1.0, "head_hidden": 32,
         "dtype": "float64"}``. Only ``representation`` and ``species`` are required.
 
     The weights are initialised from torch's global random state; the global
@@ -278,5 +281,6 @@ def build_model(config: Mapping[str, Any]) -> ForceField:
     representation = cls(num_species=len(cfg["species"]), cutoff=cfg["cutoff"],
                          avg_num_neighbors=cfg["avg_num_neighbors"], **rep_kwargs)
     model = ForceField(representation, cfg["species"], cfg["cutoff"], cfg["e0s"], cfg["scale"], cfg["shift"],
-                       cfg["avg_num_neighbors"], cfg["zbl"], cfg["head_hidden"], config=cfg)
+                       cfg["avg_num_neighbors"], cfg["zbl"], cfg["head_hidden"], config=cfg,
+                       zbl_factor=float(cfg["zbl_factor"]))
     return model.to(parse_dtype(cfg["dtype"]))
