@@ -57,23 +57,19 @@ class InferenceForceField(torch.nn.Module):
         self.cutoff = float(model.cutoff)          # what the calculator reads from any model
         self.species = [int(z) for z in model.species]
         self.register_buffer("e0", model.e0_table(model.species_offset.detach()))
-        self.register_buffer("z_to_index", model.z_to_index.clone())
 
     def forward(self, batch: Dict[str, torch.Tensor], compute_forces: bool = True,
                 compute_stress: bool = False) -> Dict[str, torch.Tensor]:
         numbers = batch[K.ATOMIC_NUMBERS]
-        species = self.z_to_index[numbers.clamp(0, 118)]
-        bad = (species < 0) | (numbers > 118) | (numbers < 0)
+        species, bad = self.model.lookup_species(numbers)
         if bool(bad.any()):
             z = int(numbers[bad][0])
             raise ValueError("atomic number " + str(z) + " is not among the model's species " + str(self.species))
-        graph = batch[K.BATCH]
-        n_graphs = batch[K.NUM_ATOMS].shape[0] if K.NUM_ATOMS in batch else int(graph.max()) + 1
         if (compute_forces or compute_stress) and not torch.is_grad_enabled():
             # TorchScript cannot switch grad mode on (torch.enable_grad is Python-only)
             raise RuntimeError("forces and stress need autograd: do not call under torch.no_grad()")
         edge_vec, inputs = differentiable_edges(batch, compute_forces, compute_stress)
-        out = self.model.species_energy(species, graph, batch[K.EDGE_INDEX], edge_vec, n_graphs, self.e0)
+        out = self.model.species_energy(batch, edge_vec, species, self.e0)
         return attach_gradients(out, batch, inputs, compute_forces, compute_stress, False)
 
 
@@ -158,8 +154,7 @@ def is_compiled_file(path) -> bool:
             names = zf.namelist()
     except (OSError, zipfile.BadZipFile):
         return False
-    return any(n.endswith("/code/__torch__.py") or "/code/" in n for n in names) and \
-        any(n.endswith("extra/" + METADATA) for n in names)
+    return any("/code/" in n for n in names) and any(n.endswith("extra/" + METADATA) for n in names)
 
 
 def load_compiled(path, device: str = "cpu"):

@@ -21,7 +21,7 @@ is smooth as an atom crosses the cutoff. Forces and stress come from
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, Iterable, Mapping, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 import torch
 from ase.data import chemical_symbols
@@ -178,11 +178,18 @@ class ForceField(nn.Module):
         return cfg
 
     # -- model -------------------------------------------------------------
-    def species_index(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
-        """Atomic numbers ``[N]`` → species indices ``[N]``; unknown elements raise."""
+    def lookup_species(self, atomic_numbers: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Atomic numbers ``[N]`` → (species indices ``[N]``, mask ``[N]`` of unknown elements).
+
+        TorchScript-compatible; :meth:`species_index` adds the error message.
+        """
         z = atomic_numbers.clamp(0, 118)
         index = self.z_to_index[z]
-        bad = (index < 0) | (atomic_numbers != z)
+        return index, (index < 0) | (atomic_numbers != z)
+
+    def species_index(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
+        """Atomic numbers ``[N]`` → species indices ``[N]``; unknown elements raise."""
+        index, bad = self.lookup_species(atomic_numbers)
         if bool(bad.any()):
             zb = int(atomic_numbers[bad][0])
             name = chemical_symbols[zb] if 0 < zb < len(chemical_symbols) else "?"
@@ -198,18 +205,18 @@ class ForceField(nn.Module):
         :func:`molsym.nn.grad.edge_vectors`); forces need it to depend on ``pos``.
         """
         species = self.species_index(batch[K.ATOMIC_NUMBERS])                  # [N]
-        graph = batch[K.BATCH]                                                 # [N]
-        n_graphs = batch[K.NUM_ATOMS].shape[0] if K.NUM_ATOMS in batch else int(graph.max()) + 1
-        return self.species_energy(species, graph, batch[K.EDGE_INDEX], edge_vec, n_graphs,
-                                   self.e0_table(edge_vec))
+        return self.species_energy(batch, edge_vec, species, self.e0_table(edge_vec))
 
-    def species_energy(self, species: torch.Tensor, graph: torch.Tensor, edge_index: torch.Tensor,
-                       edge_vec: torch.Tensor, n_graphs: int, e0: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """:meth:`energy` from species indices ``[N]`` and the E0 table ``[S]`` (eV).
+    def species_energy(self, batch: Dict[str, torch.Tensor], edge_vec: torch.Tensor, species: torch.Tensor,
+                       e0: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """:meth:`energy` given the species indices ``[N]`` and the E0 table ``[S]`` (eV).
 
         The TorchScript-compatible core shared by the eager and the compiled
         inference paths (:mod:`molsym.calculator.compile`).
         """
+        graph = batch[K.BATCH]                                                 # [N]
+        edge_index = batch[K.EDGE_INDEX]                                       # [2, E]
+        n_graphs = batch[K.NUM_ATOMS].shape[0] if K.NUM_ATOMS in batch else int(graph.max()) + 1
         n_atoms, n_species = species.shape[0], len(self.species)
         edge_len = torch.linalg.vector_norm(edge_vec, dim=-1)                  # [E]
         # one isolated reference atom per species, in a graph of its own
