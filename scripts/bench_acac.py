@@ -86,11 +86,12 @@ def run_molsym(args, data: Path, out: Path) -> dict:
     torch.set_num_threads(args.threads)
     budget = int(args.minutes * 60)
     extra = []
+    base = load_config(args.config, args.overrides)  # batch size and lr as the run will see them
     if args.limit_train:
-        batch = load_config(args.config)["data"]["init_args"]["batch_size"]
+        batch = base["data"]["init_args"]["batch_size"]
         extra.append(f"trainer.limit_train_batches={max(1, args.limit_train // batch)}")
     if args.cosine:
-        lr = float(load_config(args.config)["optimizer"]["init_args"]["lr"])
+        lr = float(base["optimizer"]["init_args"]["lr"])
         extra.append("scheduler={class_path: molsym.train.schedules.WallClockCosineLR, "
                      f"init_args: {{budget_seconds: {budget}, eta_min: {lr / 100}}}, interval: step}}")
     cfg = load_config(args.config, [f"output_dir={out / 'molsym'}", f"trainer.max_time={_budget(budget)}",
