@@ -247,6 +247,16 @@ def plot_profiles(results: dict, png: Path) -> Path:
     return save_figure(fig, png)
 
 
+def barriers(results: dict) -> str:
+    """Energy span (max − min, meV) along each profile: DFT and every code's prediction."""
+    lines = []
+    for code in ("molsym", "mace"):
+        for name, prof in results.get(code, {}).get("profiles", {}).items():
+            span = {k: 1000 * (max(v) - min(v)) for k, v in prof.items()}
+            lines.append(f"{code:<10} {name:<16} barrier {span['pred']:8.1f} meV (DFT {span['dft']:.1f})")
+    return "\n".join(lines)
+
+
 def table(results: dict) -> str:
     lines = [f"{'code':<10} {'test':<14} {'E RMSE (meV)':>13} {'F RMSE (meV/Å)':>15}"]
     for code in ("molsym", "mace"):
@@ -317,6 +327,7 @@ def main(argv=None) -> int:
     (out / "results.json").write_text(json.dumps(results, indent=2))
     png = plot_profiles(results, out / "profiles.png")
     print(table(results))
+    print(barriers(results))
     for code in ("molsym", "mace"):
         r = results.get(code)
         if r and "train_seconds" in r:
