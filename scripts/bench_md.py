@@ -20,7 +20,12 @@ max_ell 3, correlation 3, 2 interactions, r_max 5 Å.
 ``--stability MODEL`` additionally runs the MD stability protocol of issue 4
 with a trained molsym model (NVE 10k steps at 0.5 fs from 300 K, and
 Langevin 500 K for 100 ps with the watchdog); ``--stability-peer FILE`` does
-the same for a trained MACE model file.
+the same for a trained MACE model file. With ``--state PREFIX`` each of
+those runs saves its state every ``--save-every`` steps to
+``PREFIX.molsym.json`` / ``PREFIX.mace.json`` and, started again with the same
+prefix after an interruption, continues from it (same trajectory: positions,
+momenta and the Langevin random stream are restored), so the 100 ps run can
+span several sessions.
 
 Usage::
 
@@ -194,16 +199,32 @@ def _exchanged(atoms, a: int, b: int, ref: float, bi, bj) -> bool:
     return False
 
 
-def stability(calc, label: str, nve_steps: int, nvt_steps: int, threads: int) -> dict:
-    """NVE drift and Langevin 500 K watchdog time for one calculator (ASE only)."""
+def _save_state(path: Path, state: dict) -> None:
+    """Write the resume file atomically (temp file + rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, path)
+
+
+def stability(calc, label: str, nve_steps: int, nvt_steps: int, threads: int, state_file=None,
+              save_every: int = 10_000) -> dict:
+    """NVE drift and Langevin 500 K watchdog time for one calculator (ASE only).
+
+    With ``state_file`` the run saves its state every ``save_every`` steps and, when the file exists,
+    continues from it (same positions, momenta, step count and Langevin random stream), so a
+    100 ps run can be split over several sessions; finished ensembles are kept in the file."""
     import torch
     from ase import units
     from ase.md.langevin import Langevin
     from ase.md.verlet import VelocityVerlet
     from ase.neighborlist import natural_cutoffs, neighbor_list
     torch.set_num_threads(threads)
-    result = {"label": label}
+    state_file = Path(state_file) if state_file else None
+    state = json.loads(state_file.read_text()) if state_file and state_file.exists() else {}
+    done, current = state.get("done", {}), state.get("current") or {}
     for ensemble, steps, temp in (("nve", nve_steps, 300.0), ("langevin", nvt_steps, 500.0)):
+        if ensemble in done:
+            continue
         atoms = make_system(15)
         atoms.calc = calc
         rng = np.random.default_rng(0)
@@ -215,9 +236,16 @@ def stability(calc, label: str, nve_steps: int, nvt_steps: int, threads: int) ->
         dyn = (VelocityVerlet(atoms, 0.5 * units.fs) if ensemble == "nve" else
                Langevin(atoms, 0.5 * units.fs, temperature_K=temp, friction=0.01 / units.fs,
                         fixcm=False, rng=np.random.default_rng(1)))
-        e0, drift, fired = None, 0.0, None
-        t0 = time.perf_counter()
-        for _ in dyn.irun(steps):
+        e0, drift, fired, wall0 = None, 0.0, None, 0.0
+        if current.get("ensemble") == ensemble:
+            atoms.positions = np.array(current["positions"])
+            atoms.set_momenta(np.array(current["momenta"]))
+            dyn.nsteps, e0, drift, wall0 = current["nsteps"], current["e0"], current["drift"], current["wall_s"]
+            if current["rng"] is not None:
+                dyn.rng.bit_generator.state = current["rng"]
+            print(f"resuming {ensemble} at step {dyn.nsteps}", file=sys.stderr, flush=True)
+        t0 = time.perf_counter() - wall0
+        for _ in dyn.irun(steps - dyn.nsteps):
             etot = atoms.get_potential_energy() + atoms.get_kinetic_energy()
             e0 = etot if e0 is None else e0
             drift = max(drift, abs(etot - e0) / 15)
@@ -226,15 +254,23 @@ def stability(calc, label: str, nve_steps: int, nvt_steps: int, threads: int) ->
             if any(not _exchanged(atoms, a, b, r, i, j) for a, b, r in zip(i[broken], j[broken], d0[broken])):
                 fired = dyn.nsteps
                 break
-            if dyn.nsteps % 10_000 == 0 and dyn.nsteps:  # long runs: progress on stderr
+            if dyn.nsteps % save_every == 0 and dyn.nsteps:  # long runs: progress on stderr
+                wall = time.perf_counter() - t0
                 print(json.dumps({"label": label, "ensemble": ensemble, "steps": dyn.nsteps,
-                                  "ps": dyn.nsteps * 0.5e-3, "wall_s": round(time.perf_counter() - t0, 1),
+                                  "ps": dyn.nsteps * 0.5e-3, "wall_s": round(wall, 1),
                                   "max_drift_meV_per_atom": drift * 1e3, "watchdog_step": None}),
                       file=sys.stderr, flush=True)
-        result[ensemble] = {"steps": dyn.nsteps, "wall_s": time.perf_counter() - t0,
-                            "max_drift_meV_per_atom": drift * 1e3, "watchdog_step": fired,
-                            "time_to_instability_ps": None if fired is None else fired * 0.5e-3}
-    return result
+                if state_file:
+                    _save_state(state_file, {"done": done, "current": {
+                        "ensemble": ensemble, "nsteps": dyn.nsteps, "positions": atoms.positions.tolist(),
+                        "momenta": atoms.get_momenta().tolist(), "e0": e0, "drift": drift, "wall_s": wall,
+                        "rng": dyn.rng.bit_generator.state if hasattr(dyn, "rng") else None}})
+        done[ensemble] = {"steps": dyn.nsteps, "wall_s": time.perf_counter() - t0,
+                          "max_drift_meV_per_atom": drift * 1e3, "watchdog_step": fired,
+                          "time_to_instability_ps": None if fired is None else fired * 0.5e-3}
+        if state_file:
+            _save_state(state_file, {"done": done, "current": None})
+    return {"label": label, **done}
 
 
 def stability_worker(args) -> dict:
@@ -245,7 +281,7 @@ def stability_worker(args) -> dict:
         from molsym.calculator import MolSymCalculator
         calc = MolSymCalculator(args.model_file, dtype=args.dtype)
     return stability(calc, f"{args.worker} {Path(args.model_file).name}", args.nve_steps, args.nvt_steps,
-                     args.threads)
+                     args.threads, args.state, args.save_every)
 
 
 # -------------------------------------------------------------------- main
@@ -324,6 +360,11 @@ def main(argv=None) -> int:
     p.add_argument("--stability-peer", default=None, metavar="FILE", help="trained MACE model for the same")
     p.add_argument("--nve-steps", type=int, default=10_000, help="NVE steps of the stability protocol")
     p.add_argument("--nvt-steps", type=int, default=200_000, help="Langevin steps of the stability protocol")
+    p.add_argument("--state", default=None, metavar="PREFIX",
+                   help="stability runs: resume files PREFIX.molsym.json / PREFIX.mace.json, saved every "
+                        "--save-every steps; a run started again with the same prefix continues where "
+                        "it stopped")
+    p.add_argument("--save-every", type=int, default=10_000, help="steps between progress lines and saves")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed per worker")
     # internal: one measurement in a fresh process
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -355,9 +396,11 @@ def main(argv=None) -> int:
     for impl, model_file, python in (("molsym", args.stability, sys.executable),
                                      ("mace", args.stability_peer, args.peer_python)):
         if model_file:
+            resume = ["--state", f"{args.state}.{impl}.json", "--save-every", str(args.save_every)] if args.state else []
             stab.append(run_worker(python, ["--worker", impl, "--model-file", str(model_file), "--dtype", "float64",
                                             "--threads", str(args.threads), "--nve-steps", str(args.nve_steps),
-                                            "--nvt-steps", str(args.nvt_steps)], args.threads, 10 * args.timeout))
+                                            "--nvt-steps", str(args.nvt_steps)] + resume, args.threads,
+                                   10 * args.timeout))
             print(json.dumps(stab[-1]), flush=True)
 
     text = table(results, args.dtypes, impls)

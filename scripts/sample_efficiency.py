@@ -10,6 +10,10 @@ Trains, with the same optimiser, loss and step budget:
                  sign averaging instead, exact everywhere but 8x the cost)
   (e) learned    (b) in a learned frame (Kaba et al. 2023)
 
+(b)-(e) come with two non-equivariant networks: a message-passing MLP on edge
+vectors (raw, augmented, pca, learned) and a stronger one, Cartesian density
+projections and their products (raw_dir, augmented_dir, pca_dir, learned_dir).
+
 at several training-set sizes, and reports the force RMSE on a test set as
 given and under random rotations/reflections of the test set (an invariant
 model's error must not change). Writes results.json, a markdown table and a
@@ -46,6 +50,15 @@ MODELS = {
     "pca_avg": ({"name": "canonical", "frame": "pca", "signs": "average", "hidden": 64, "num_layers": 2}, False),
     "learned": ({"name": "canonical", "frame": "learned", "hidden": 64, "num_layers": 2}, False),
 }
+#: (b)-(e) with the stronger non-equivariant network (Cartesian density projections
+#: and their products, molsym.symmetry.baselines.DirectionalMPNN): names end in _dir
+DIRECTIONAL = {"name": "directional", "hidden": 48, "num_layers": 2}
+MODELS.update({
+    "raw_dir": (DIRECTIONAL, False),
+    "augmented_dir": (DIRECTIONAL, True),
+    "pca_dir": ({"name": "canonical", "frame": "pca", "signs": "skew", "network": "directional", "hidden": 48}, False),
+    "learned_dir": ({"name": "canonical", "frame": "learned", "network": "directional", "hidden": 48}, False),
+})
 
 
 def parse_args(argv=None):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from molsym.symmetry.baselines import RawCartesianMPNN
+from molsym.symmetry.baselines import DirectionalMPNN, RawCartesianMPNN
 from molsym.symmetry.canonical import Canonicalized, gram_schmidt, pca_frames, rotation_frame
 from molsym.symmetry.group import random_permutation, random_rotation
 
@@ -20,21 +20,22 @@ def features(rep, pos, species, edge_index):
     return rep(species, edge_index, vec, vec.norm(dim=1), torch.zeros(len(pos), dtype=torch.long))
 
 
-def make(kind):
+def make(kind, network=RawCartesianMPNN):
     torch.manual_seed(0)
-    raw = RawCartesianMPNN(num_species=3, cutoff=10.0, hidden=16).double()
+    raw = network(num_species=3, cutoff=10.0, hidden=16).double()
     if kind == "raw":
         return raw
     frame, _, signs = kind.partition("-")
     return Canonicalized(raw, frame=frame, num_species=3, cutoff=10.0, signs=signs or "average").double()
 
 
+@pytest.mark.parametrize("network", [RawCartesianMPNN, DirectionalMPNN], ids=["mlp", "directional"])
 @pytest.mark.parametrize("kind", ["pca", "pca-skew", "learned"])
 @pytest.mark.parametrize("reflection", [False, True])
-def test_canonicalized_is_invariant(kind, reflection):
+def test_canonicalized_is_invariant(kind, reflection, network):
     rng = np.random.default_rng(3)
     pos, species, ei = random_molecule(rng)
-    rep = make(kind)
+    rep = make(kind, network)
     R = torch.tensor(random_rotation(rng, reflection))
     perm = torch.tensor(random_permutation(rng, len(pos)))
     inv = torch.argsort(perm)
@@ -45,13 +46,26 @@ def test_canonicalized_is_invariant(kind, reflection):
     assert torch.allclose(y0[perm], y2, atol=1e-10, rtol=0)
 
 
-def test_raw_baseline_is_not_rotation_invariant():
+@pytest.mark.parametrize("network", [RawCartesianMPNN, DirectionalMPNN], ids=["mlp", "directional"])
+def test_raw_baseline_is_not_rotation_invariant(network):
     rng = np.random.default_rng(4)
     pos, species, ei = random_molecule(rng)
-    rep = make("raw")
+    rep = make("raw", network)
     R = torch.tensor(random_rotation(rng))
     diff = (features(rep, pos, species, ei) - features(rep, pos @ R.T, species, ei)).abs().max()
     assert diff > 1e-4
+    perm = torch.tensor(random_permutation(rng, len(pos)))  # but permutation invariant
+    y = features(rep, pos[perm], species[perm], torch.argsort(perm)[ei])
+    assert torch.allclose(features(rep, pos, species, ei)[perm], y, atol=1e-10, rtol=0)
+
+
+def test_directional_basis_sees_orientation_within_a_frame():
+    """The monomial basis separates directions a distance-only basis cannot: two
+    edges of equal length along x and along y give different features."""
+    from molsym.symmetry.baselines import direction_monomials
+    m = direction_monomials(torch.eye(3, dtype=torch.float64))
+    assert m.shape == (3, 10)
+    assert torch.linalg.matrix_rank(m) == 3
 
 
 def test_pca_frame_is_orthogonal_and_reports_degeneracy():

@@ -21,8 +21,15 @@ def factory(rep, dtype):
     return make
 
 
-FRAMES = [{"name": "canonical", "frame": "pca"}, {"name": "canonical", "frame": "learned"}]
-CASES = [pytest.param(rep, check, dtype, id=f"{rep['frame']}-{check}-{str(dtype)[6:]}")
+FRAMES = [{"name": "canonical", "frame": "pca"}, {"name": "canonical", "frame": "learned"},
+          {"name": "canonical", "frame": "learned", "network": "directional"}]
+
+
+def rep_id(rep):
+    return "-".join(filter(None, [rep.get("frame", rep["name"]), rep.get("network")]))
+
+
+CASES = [pytest.param(rep, check, dtype, id=f"{rep_id(rep)}-{check}-{str(dtype)[6:]}")
          for rep in FRAMES for check in sorted(T.CHECKS) for dtype in (torch.float32, torch.float64)
          if not (check in FLOAT64_ONLY and dtype != torch.float64)]
 
@@ -33,14 +40,15 @@ def test_canonical_physics(rep, check, dtype):
     assert err <= T.default_tolerance(dtype) or check.startswith("finite") or check == "cutoff_smoothness"
 
 
-def test_raw_baseline_fails_o3_but_passes_permutation():
-    make = factory({"name": "raw"}, torch.float64)
+@pytest.mark.parametrize("name", ["raw", "directional"])
+def test_raw_baseline_fails_o3_but_passes_permutation(name):
+    make = factory({"name": name}, torch.float64)
     with pytest.raises(AssertionError):
         T.check_o3_equivariance(make)
     assert T.check_permutation(make) <= T.default_tolerance(torch.float64)
 
 
-@pytest.mark.parametrize("rep", FRAMES + [{"name": "raw"}], ids=lambda r: r.get("frame", r["name"]))
+@pytest.mark.parametrize("rep", FRAMES + [{"name": "raw"}, {"name": "directional"}], ids=rep_id)
 def test_training_gradients_are_finite(rep):
     """A force-matching loss gives finite gradients for every weight (the isolated
     reference atoms inside ForceField have no edges: a zero vector in the frame).
