@@ -74,6 +74,10 @@ def parse_args(argv=None):
     p.add_argument("--sizes", nargs="+", type=int, default=[25, 50, 100, 250, 450], help="training-set sizes")
     p.add_argument("--val", type=int, default=50, help="validation frames taken from the pool")
     p.add_argument("--steps", type=int, default=1000, help="optimiser steps per run (the equal budget)")
+    p.add_argument("--schedule", default="cosine", choices=["cosine", "plateau"],
+                   help="cosine: learning rate annealed over --steps optimiser steps (lr -> lr/100), the same "
+                        "at every training-set size; plateau: the config's ReduceLROnPlateau with patience 5 "
+                        "epochs, which decays more often at small sizes (short epochs) than at large ones")
     p.add_argument("--batch-size", type=int, default=5, help="training batch size")
     p.add_argument("--test-frames", type=int, default=200, help="test frames used (first N)")
     p.add_argument("--rotations", type=int, default=1, help="randomly rotated copies of the test set")
@@ -108,9 +112,14 @@ def run_config(base, args, model_name, size, pool_size, out_dir):
     cfg["trainer"].update(max_steps=args.steps, max_epochs=-1, enable_progress_bar=False,
                           check_val_every_n_epoch=1, log_every_n_steps=10)
     cfg["checkpoint"] = {"monitor": "val/loss", "every_n_train_steps": None}
-    sched = cfg.get("scheduler") or {}
-    if "ReduceLROnPlateau" in sched.get("class_path", ""):
-        sched["init_args"]["patience"] = 5
+    if args.schedule == "cosine":  # the same learning-rate trajectory at every training-set size
+        lr = cfg["optimizer"]["init_args"]["lr"]
+        cfg["scheduler"] = {"class_path": "torch.optim.lr_scheduler.CosineAnnealingLR",
+                            "init_args": {"T_max": args.steps, "eta_min": lr / 100}, "interval": "step"}
+    else:
+        sched = cfg.get("scheduler") or {}
+        if "ReduceLROnPlateau" in sched.get("class_path", ""):
+            sched["init_args"]["patience"] = 5
     cfg["callbacks"] = [{"class_path": "molsym.symmetry.augment.AugmentationCallback",
                          "init_args": {"seed": args.seed}}] if augment else []
     return cfg
@@ -222,7 +231,7 @@ def main(argv=None):
                 t0 = time.time()
                 res = train(run_config(base, args, name, size, pool_size, run_dir))
                 model = res["module"].averaged_model
-                entry = {"train_seconds": time.time() - t0,
+                entry = {"train_seconds": time.time() - t0, "schedule": args.schedule,
                          "parameters": sum(p.numel() for p in model.parameters())}
             model = copy.deepcopy(model).to(getattr(torch, args.eval_dtype)).eval()
             entry.update(rmse=force_rmse(model, test), rmse_rotated=force_rmse(model, test_rot),
