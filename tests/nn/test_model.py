@@ -111,3 +111,20 @@ def test_set_e0s_changes_isolated_energies_and_config():
     assert model.to_config()["e0s"] == {1: -1.0, 6: -2.5, 8: -3.0}
     with pytest.raises(ValueError, match=r"\[8\]"):
         model.set_e0s({1: 0.0, 6: 0.0})
+
+
+def test_symmetry_representations_build_in_a_fresh_process():
+    """Configs and exported models naming ``canonical``/``raw``/``directional`` work without
+    importing molsym.symmetry by hand (the registry imports the providing module)."""
+    import subprocess
+    import sys
+    code = (
+        "import sys\n"
+        "from molsym.nn import build_model\n"
+        "assert 'molsym.symmetry' not in sys.modules\n"
+        "m = build_model({'representation': {'name': 'canonical', 'frame': 'learned', 'network': 'directional',"
+        " 'hidden': 8}, 'species': [1, 8]})\n"
+        "print(type(m.representation).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "CanonicalRepresentation"

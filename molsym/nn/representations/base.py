@@ -29,6 +29,7 @@ by name (``{"representation": {"name": "painn", ...}}``) without any if/elif.
 """
 from __future__ import annotations
 
+import importlib
 from typing import Callable, Dict, Type
 
 from torch import nn
@@ -58,8 +59,16 @@ def register_representation(name: str) -> Callable[[Type[nn.Module]], Type[nn.Mo
     return decorator
 
 
+#: names registered by modules outside :mod:`molsym.nn`, imported on first lookup so that a
+#: config or an exported model naming them works in a fresh process (``molsym train``,
+#: ``MolSymCalculator``) without importing those modules by hand.
+PROVIDERS: Dict[str, str] = {name: "molsym.symmetry.representations" for name in ("raw", "directional", "canonical")}
+
+
 def get_representation(name: str) -> Type[nn.Module]:
     """Look up a registered representation class; unknown names list the known ones."""
+    if name not in REGISTRY and name in PROVIDERS:
+        importlib.import_module(PROVIDERS[name])
     try:
         return REGISTRY[name]
     except KeyError:
