@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Inference speed of molsym force fields vs mace-torch, through ASE, on CPU.
+"""Inference speed of molsym force fields vs mace-torch, through ASE, on CPU (or ``--device cuda``).
 
 Measures, for each model and precision, in a fresh subprocess per case:
 
@@ -77,7 +77,7 @@ def make_system(n_atoms: int, path: Path = DATA):
 
 
 # ---------------------------------------------------------- calculators
-def make_calc(impl: str, dtype: str, threads: int, compile_mode=None):
+def make_calc(impl: str, dtype: str, threads: int, compile_mode=None, device: str = "cpu"):
     import torch
     torch.set_num_threads(threads)
     if impl == "floor":
@@ -91,7 +91,7 @@ def make_calc(impl: str, dtype: str, threads: int, compile_mode=None):
                 self.results = {"energy": 0.0, "forces": np.zeros((len(self.atoms), 3))}
         return Zero()
     if impl == "mace":
-        return _mace_calc(dtype)
+        return _mace_calc(dtype, device)
     from molsym.calculator import MolSymCalculator
     from molsym.nn import build_model
     torch.manual_seed(0)
@@ -99,10 +99,10 @@ def make_calc(impl: str, dtype: str, threads: int, compile_mode=None):
            "painn": {"name": "painn", "hidden": 64, "num_layers": 3}}[impl]
     model = build_model({"representation": rep, "species": [1, 6, 8], "cutoff": 5.0,
                          "e0s": {1: -13.6, 6: -1029.0, 8: -2041.0}, "dtype": dtype})
-    return MolSymCalculator(model, dtype=dtype, compile=compile_mode)
+    return MolSymCalculator(model, device=device, dtype=dtype, compile=compile_mode)
 
 
-def _mace_calc(dtype: str):
+def _mace_calc(dtype: str, device: str = "cpu"):
     import torch
     from mace.calculators import MACECalculator  # first: mace sets up e3nn 0.4's constants loading
     from mace.modules import RealAgnosticInteractionBlock, RealAgnosticResidualInteractionBlock, ScaleShiftMACE
@@ -116,8 +116,8 @@ def _mace_calc(dtype: str):
         atomic_energies=np.array([-13.6, -1029.0, -2041.0]), avg_num_neighbors=10.0,
         atomic_numbers=[1, 6, 8], correlation=3, gate=torch.nn.functional.silu,
         atomic_inter_scale=1.0, atomic_inter_shift=0.0)
-    model = model.to(getattr(torch, dtype))
-    return MACECalculator(models=model, device="cpu", default_dtype=dtype)
+    model = model.to(device=device, dtype=getattr(torch, dtype))
+    return MACECalculator(models=model, device=device, default_dtype=dtype)
 
 
 # ------------------------------------------------------------ measurements
@@ -167,15 +167,20 @@ def vm_rss_mb() -> float:
 def worker(args) -> dict:
     import torch
     torch.set_num_threads(args.threads)
-    calc = make_calc(args.worker, args.dtype, args.threads, args.compile)
+    calc = make_calc(args.worker, args.dtype, args.threads, args.compile, args.device)
     if args.rss:
         atoms = make_system(960)
         before = vm_rss_mb()
         atoms.calc = calc
         atoms.get_forces()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        return {"rss_before_mb": before, "peak_rss_mb": peak}
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+        out = {"rss_before_mb": before, "peak_rss_mb": peak}
+        if args.device.startswith("cuda"):
+            out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        return out
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device}
+    if args.device.startswith("cuda"):
+        out["gpu"] = torch.cuda.get_device_name()
     n_calls = {15: args.calls, 120: max(5, args.calls // 10), 960: max(3, args.calls // 50)}
     n_steps = {15: max(20, args.calls // 2), 120: max(5, args.calls // 20), 960: max(2, args.calls // 100)}
     for n in SIZES:
@@ -285,6 +290,11 @@ def stability_worker(args) -> dict:
 
 
 # -------------------------------------------------------------------- main
+def _gpu_name() -> str:
+    import torch
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA"
+
+
 def run_worker(python: str, argv: list, threads: int, timeout: float) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                PYTHONWARNINGS="ignore")
@@ -311,6 +321,8 @@ def table(results: dict, dtypes, impls) -> str:
                 continue
             rss = results.get((impl, dt, "rss"), {})
             rss_text = f"{rss['peak_rss_mb']:.0f}" if "peak_rss_mb" in rss else "–"
+            if "peak_gpu_mb" in rss:
+                rss_text += f" (GPU {rss['peak_gpu_mb']:.0f})"
             lines.append(
                 f"| {impl} | {dt} | {r['sp_15']['median_ms']:.2f} | {r['sp_120']['median_ms']:.1f} | "
                 f"{r['sp_960']['median_ms']:.0f} | {r['md_15']['ms_per_step']:.2f} | "
@@ -349,6 +361,9 @@ def main(argv=None) -> int:
     p.add_argument("--dtypes", nargs="+", default=["float64", "float32"], help="precisions to run")
     p.add_argument("--models", nargs="+", default=["ace", "painn"], help="molsym representations to run")
     p.add_argument("--compile", default=None, help="molsym compile mode (see molsym.calculator.compile)")
+    p.add_argument("--device", default="cpu",
+                   help="torch device of both codes' calculators: cpu (default) or cuda[:N] (the GPU table; "
+                        "peak RSS is then joined by the peak GPU memory, torch.cuda.max_memory_allocated)")
     p.add_argument("--peer-python", default=str(ROOT / ".venv-mace" / "bin" / "python"),
                    help="python of the mace-torch environment (scripts/setup_peer_env.sh)")
     p.add_argument("--no-peer", action="store_true", help="skip mace-torch")
@@ -378,12 +393,17 @@ def main(argv=None) -> int:
         print(json.dumps(fn(args)))
         return 0
 
+    if args.device != "cpu":
+        import torch
+        if args.device.startswith("cuda") and not torch.cuda.is_available():
+            p.error(f"--device {args.device}: torch {torch.__version__} sees no CUDA device on this machine")
     impls = ["floor"] + list(args.models) + ([] if args.no_peer else ["mace"])
     results = {}
     for dt in args.dtypes:
         for impl in impls:
             python = args.peer_python if impl == "mace" else sys.executable
-            common = ["--worker", impl, "--dtype", dt, "--threads", str(args.threads), "--calls", str(args.calls)]
+            common = ["--worker", impl, "--dtype", dt, "--threads", str(args.threads), "--calls", str(args.calls),
+                      "--device", args.device if impl != "floor" else "cpu"]
             if args.compile and impl not in ("mace", "floor"):
                 common += ["--compile", args.compile]
             t0 = time.perf_counter()
@@ -417,8 +437,9 @@ def main(argv=None) -> int:
             skip = a in ("--json", "--markdown", "--note")
         cmd = "python scripts/bench_md.py " + " ".join(shown)
         cpu = platform.processor() or platform.machine()
+        where = "" if args.device == "cpu" else f", device {args.device} ({_gpu_name()})"
         section = [f"\n## MD inference speed: molsym vs mace-torch ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
-                   "", f"Machine: {os.cpu_count()}-core CPU ({cpu}), {args.threads} threads per run, "
+                   "", f"Machine: {os.cpu_count()}-core CPU ({cpu}){where}, {args.threads} threads per run, "
                    f"each case in a fresh process. Command: `{cmd}`. Random weights (latency does not "
                    "depend on training). Systems: acac (test_MD_300K frame 0, 15 atoms) and 8 / 64 copies "
                    f"on a cubic grid {SPACING:g} Å apart (120 / 960 atoms). MACE: ScaleShiftMACE, 32x0e+32x1o, "
