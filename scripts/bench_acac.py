@@ -60,6 +60,9 @@ def parse_args(argv=None):
     p.add_argument("--limit-train", type=int, default=None, metavar="N",
                    help="smoke runs only: train on N of the 450 frames (MACE: the first N of the split; "
                         "molsym: N/batch_size batches per epoch)")
+    p.add_argument("--eval-dtype", default="float64", choices=["float32", "float64"],
+                   help="precision of the test-set evaluation (default float64: a float32-trained model is "
+                        "converted exactly, so total energies of ~10 keV are not rounded to float32's ~1 meV)")
     p.add_argument("--append-docs", action="store_true", help="append the measured figures to docs/benchmarks.md")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="molsym config overrides")
     return p.parse_args(argv)
@@ -99,13 +102,15 @@ def run_molsym(args, data: Path, out: Path) -> dict:
     result = train(cfg)
     seconds = result["fit_seconds"]  # Trainer.fit wall time: training and validation
     model, hp = load_checkpoint_model(result["best"])
+    model = model.to(getattr(torch, args.eval_dtype))
     export_checkpoint(result["best"], out / "molsym" / "model.pt")
     trainer = result["trainer"]
     batch = cfg["data"]["init_args"]["batch_size"]
     res = {"train_seconds": seconds, "epochs": trainer.current_epoch, "steps": trainer.global_step,
            "best_epoch": hp["epoch"], "configs_per_second": trainer.global_step * batch / seconds,
            "split": {k: v.tolist() for k, v in result["datamodule"].split.items()}, "tests": {}, "profiles": {},
-           "model": cfg["model"]["representation"], "dtype": cfg["dtype"]}
+           "model": cfg["model"]["representation"], "dtype": cfg["dtype"],
+           "eval_dtype": args.eval_dtype}
     for name in TESTS + PROFILES:
         frames = read_frames(data / f"{name}.xyz")
         pred = predict(model, frames, batch_size=25, progress=False)

@@ -27,21 +27,33 @@ __all__ = ["ForceFieldModule", "EMAUpdate"]
 
 
 class EMAUpdate:
-    """``avg ← decay·avg + (1 − decay)·current`` for lists of tensors.
+    """``avg ← d·avg + (1 − d)·current`` for lists of tensors.
 
+    ``d = decay``, or with ``warmup`` ``d = min(decay, (1 + n) / (10 + n))``
+    after ``n`` updates, so the average follows the fast early training
+    instead of carrying the random initial weights for ~1/(1 − decay) steps.
     A picklable class (unlike a closure), so modules holding it can be sent
     to ``ddp_spawn`` processes. Integer buffers are copied.
     """
 
-    def __init__(self, decay: float):
+    def __init__(self, decay: float, warmup: bool = False):
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {decay}")
         self.decay = float(decay)
+        self.warmup = bool(warmup)
+
+    def decay_at(self, num_averaged) -> float:
+        """The decay used for the update after ``num_averaged`` earlier updates."""
+        if not self.warmup:
+            return self.decay
+        n = float(num_averaged)
+        return min(self.decay, (1.0 + n) / (10.0 + n))
 
     def __call__(self, averaged: List[torch.Tensor], current: List[torch.Tensor], num_averaged) -> None:
+        weight = 1.0 - self.decay_at(num_averaged)
         for avg, cur in zip(averaged, current):
             if avg.is_floating_point():
-                avg.lerp_(cur, 1.0 - self.decay)
+                avg.lerp_(cur, weight)
             else:
                 avg.copy_(cur)
 
@@ -63,6 +75,8 @@ class ForceFieldModule(pl.LightningModule):
         (default ``val/loss``) and ``interval`` (``epoch`` or ``step``).
     ema_decay : float
         Decay of the weight average; 0 disables EMA.
+    ema_warmup : bool
+        Ramp the decay up from 0.1 over the first steps (see :class:`EMAUpdate`).
 
     Example
     -------
@@ -71,7 +85,8 @@ class ForceFieldModule(pl.LightningModule):
     """
 
     def __init__(self, model: Dict[str, Any], loss: List[Dict[str, Any]], optimizer: Dict[str, Any],
-                 scheduler: Optional[Dict[str, Any]] = None, ema_decay: float = 0.99):
+                 scheduler: Optional[Dict[str, Any]] = None, ema_decay: float = 0.99,
+                 ema_warmup: bool = False):
         super().__init__()
         self.save_hyperparameters()
         from molsym.nn import build_model
@@ -80,7 +95,7 @@ class ForceFieldModule(pl.LightningModule):
         self.loss_fn = loss_from_config(loss)
         self.ema: Optional[AveragedModel] = None
         if ema_decay > 0:
-            self.ema = AveragedModel(self.model, multi_avg_fn=EMAUpdate(ema_decay), use_buffers=True)
+            self.ema = AveragedModel(self.model, multi_avg_fn=EMAUpdate(ema_decay, ema_warmup), use_buffers=True)
             self.ema.requires_grad_(False)
         self.train_metrics = ForceFieldMetrics()
         self.val_metrics = ForceFieldMetrics()

@@ -121,7 +121,8 @@ def build_module(cfg: Dict[str, Any], stats: Dict[str, Any], train_dataset=None)
     if cfg["model"].get("shift") == "auto" and train_dataset is not None:
         model_cfg["shift"] = fit_shift(model_cfg, train_dataset)
     return ForceFieldModule(model=model_cfg, loss=cfg["loss"], optimizer=cfg["optimizer"],
-                            scheduler=cfg.get("scheduler"), ema_decay=float(cfg.get("ema_decay", 0.99)))
+                            scheduler=cfg.get("scheduler"), ema_decay=float(cfg.get("ema_decay", 0.99)),
+                            ema_warmup=bool(cfg.get("ema_warmup", False)))
 
 
 def checkpoint_dir(cfg: Dict[str, Any]) -> Path:

@@ -83,6 +83,10 @@ def test_zbl_prior_repels_at_short_range_and_vanishes_beyond_covalent_distance()
     assert energy(prior, 0.2) - energy(plain, 0.2) > 10.0                    # eV: strong repulsion
     assert energy(prior, 0.2) > energy(prior, 0.4) > energy(prior, 0.6)
     assert energy(prior, 1.5) == pytest.approx(energy(plain, 1.5), abs=1e-12)  # beyond r_cov(H)+r_cov(O)
+    torch.manual_seed(0)
+    short = build_model({**CONFIG, "e0s": None, "zbl": True, "zbl_factor": 0.5})   # pair cutoff 0.485 Å
+    assert energy(short, 0.6) == pytest.approx(energy(plain, 0.6), abs=1e-12)
+    assert energy(short, 0.3) - energy(plain, 0.3) > 10.0
 
 
 def test_e0s_stay_exact_through_dtype_changes():

@@ -20,6 +20,17 @@ def test_ema_update_arithmetic():
         EMAUpdate(1.0)
 
 
+def test_ema_warmup_ramps_the_decay_up_to_its_value():
+    ema = EMAUpdate(0.99, warmup=True)
+    assert ema.decay_at(1) == pytest.approx(2 / 11)
+    assert ema.decay_at(100) == pytest.approx(101 / 110)
+    assert ema.decay_at(10_000) == 0.99
+    assert EMAUpdate(0.99).decay_at(1) == 0.99
+    avg, cur = [torch.tensor([0.0])], [torch.tensor([11.0])]
+    ema(avg, cur, 1)  # d = 2/11: avg = 9/11 of the way to cur
+    assert avg[0].item() == pytest.approx(9.0)
+
+
 def test_validation_metrics_are_those_of_the_ema_weights(lj_data, tmp_path):
     result = train(tiny_config(lj_data, tmp_path / "run", max_epochs=1))
     module, dm = result["module"], result["datamodule"]
