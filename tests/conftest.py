@@ -1,4 +1,5 @@
 """Shared fixtures. Tests run on one thread: the machine has two cores."""
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,18 @@ torch.set_num_threads(1)
 
 #: The project's shared benchmark data (../shared/data beside the repo).
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+@pytest.fixture
+def load_script():
+    """``load_script("name")`` imports ``scripts/name.py`` as a module."""
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
 
 
 @pytest.fixture

@@ -1,23 +1,11 @@
 """scripts/zbl_overlap.py: the ZBL prior's reach into a data set, per pair-cutoff factor."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 from ase import Atoms
 from ase.data import covalent_radii
 from ase.io import write
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "zbl_overlap.py"
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("zbl_overlap", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_reports_shortest_pair_ratio_and_zero_force_below_it(tmp_path, capsys):
+def test_reports_shortest_pair_ratio_and_zero_force_below_it(load_script, tmp_path, capsys):
     r_oh = covalent_radii[8] + covalent_radii[1]
     frames = []
     for scale in (0.9, 1.0):  # shortest O-H: 0.9 of the covalent-radius sum
@@ -27,7 +15,7 @@ def test_reports_shortest_pair_ratio_and_zero_force_below_it(tmp_path, capsys):
         frames.append(a)
     path = tmp_path / "water.xyz"
     write(path, frames)
-    load_script().main([str(path), "--factors", "0.85", "0.95"])
+    load_script("zbl_overlap").main([str(path), "--factors", "0.85", "0.95"])
     out = capsys.readouterr().out
     assert "H-O: 0.900" in out
     rows = {line.split()[0]: [float(x) for x in line.split()[1:]] for line in out.splitlines()

@@ -1,22 +1,11 @@
 """The sample-efficiency study script: its interpolation, and a tiny end-to-end run (slow)."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "sample_efficiency.py"
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("sample_efficiency", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_efficiency_factor_interpolates_in_log_log():
-    se = load_script()
+def test_efficiency_factor_interpolates_in_log_log(load_script):
+    se = load_script("sample_efficiency")
     # error halves per doubling: reaching 25 from (100 -> 50) needs 400 configurations
     assert se.efficiency_factor([100, 200, 400], [100.0, 50.0, 25.0], 25.0) == pytest.approx(400.0)
     assert se.efficiency_factor([100, 200, 400], [100.0, 50.0, 25.0], 35.355339) == pytest.approx(282.8427, rel=1e-5)
@@ -25,8 +14,8 @@ def test_efficiency_factor_interpolates_in_log_log():
 
 
 @pytest.mark.slow
-def test_tiny_study_runs_end_to_end(shared_data, tmp_path):
-    se = load_script()
+def test_tiny_study_runs_end_to_end(load_script, shared_data, tmp_path):
+    se = load_script("sample_efficiency")
     out = tmp_path / "se"
     assert se.main(["--sizes", "10", "--steps", "4", "--models", "raw", "pca", "--test-frames", "5",
                     "--val", "5", "--threads", "1", "--out", str(out)]) == 0
@@ -39,8 +28,8 @@ def test_tiny_study_runs_end_to_end(shared_data, tmp_path):
     assert (out / "learning_curves.png").stat().st_size > 1000
 
 
-def test_extrapolated_size_follows_the_power_law_of_the_last_points():
-    se = load_script()
+def test_extrapolated_size_follows_the_power_law_of_the_last_points(load_script):
+    se = load_script("sample_efficiency")
     # error ∝ n^-1/2 through the last three points: 25 → 4× the size of 50
     assert se.extrapolated_size([10, 100, 200, 400], [999.0, 100.0, 70.710678, 50.0], 25.0) == pytest.approx(1600.0, rel=1e-6)
     assert se.extrapolated_size([100, 200, 400], [50.0, 50.0, 60.0], 25.0) is None   # rising: never
