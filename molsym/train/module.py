@@ -76,7 +76,7 @@ class ForceFieldModule(pl.LightningModule):
     ema_decay : float
         Decay of the weight average; 0 disables EMA.
     ema_warmup : bool
-        Ramp the decay up from 0.1 over the first steps (see :class:`EMAUpdate`).
+        Use ``min(ema_decay, (1 + n) / (10 + n))`` after ``n`` steps (see :class:`EMAUpdate`).
 
     Example
     -------
