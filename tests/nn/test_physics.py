@@ -18,7 +18,11 @@ E0S = {1: -0.5, 6: -1.5, 8: -2.0}
 
 #: (label, representation name, extra model config)
 CORE = sorted(name for name, cls in REGISTRY.items() if cls.__module__.startswith("molsym.nn.representations."))
-VARIANTS = [(name, name, {}) for name in CORE] + [("painn+zbl", "painn", {"zbl": True})]
+VARIANTS = [(name, name, {}) for name in CORE] + [
+    ("painn+zbl", "painn", {"zbl": True}),
+    # configs/acac.yaml's architecture: l <= 2 between interactions, the shorter-reaching prior
+    ("ace-hl2+zbl", "ace", {"representation": {"hidden_l": 2}, "zbl": True, "zbl_factor": 0.75}),
+]
 #: Finite differences run in a float64 copy of the model: once is enough.
 FLOAT64_ONLY = {"finite_difference_forces", "finite_difference_stress"}
 
@@ -27,9 +31,10 @@ def make_factory(name, dtype, extra):
     def factory():
         torch.manual_seed(0)
         hp = dict(getattr(REGISTRY[name], "test_hyperparameters", {}))
-        config = {"representation": {"name": name, **hp}, "species": SPECIES, "cutoff": 3.0, "e0s": E0S,
-                  "scale": 2.0, "shift": 0.3, "avg_num_neighbors": 4.0,
-                  "dtype": str(dtype).replace("torch.", ""), **extra}
+        top = {k: v for k, v in extra.items() if k != "representation"}
+        config = {"representation": {"name": name, **hp, **extra.get("representation", {})}, "species": SPECIES,
+                  "cutoff": 3.0, "e0s": E0S, "scale": 2.0, "shift": 0.3, "avg_num_neighbors": 4.0,
+                  "dtype": str(dtype).replace("torch.", ""), **top}
         return build_model(config).eval()
     return factory
 
