@@ -22,7 +22,8 @@ from typing import List, Optional
 import lightning as L
 import numpy as np
 import torch
-import yaml
+
+from molsym.train.config import load_yaml
 
 from .data import DiffusionDataModule, molecules_from_frames, qm9_split
 from .diffusion import EquivariantDiffusion
@@ -129,7 +130,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     with open(args.config) as fh:
-        config = yaml.safe_load(fh)
+        config = load_yaml(fh)
     path = train(config, out=args.out, max_minutes=args.max_minutes)
     print(f"generator written to {path}")
     return 0

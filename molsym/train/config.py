@@ -10,7 +10,9 @@ it a description of the run rather than a program:
   value's type (``"${cutoff}"`` → ``5.0``); references inside longer strings
   are substituted as text (``"outputs/${name}"``).
 * ``key.sub.0.name=value`` overrides from the command line; ``value`` is
-  parsed as YAML (``3`` → int, ``[1, 2]`` → list, ``null`` → None).
+  parsed as YAML (``3`` → int, ``[1, 2]`` → list, ``null`` → None,
+  ``1e-3`` → float: unlike PyYAML's YAML 1.1 default, exponents without a
+  dot or sign are numbers, see :func:`load_yaml`).
 
 Example
 -------
@@ -28,9 +30,29 @@ from typing import Any, Dict, List, Sequence
 
 import yaml
 
-__all__ = ["load_config", "apply_overrides", "resolve", "instantiate", "import_object", "ConfigError"]
+__all__ = ["load_config", "load_yaml", "apply_overrides", "resolve", "instantiate", "import_object",
+           "ConfigError"]
 
 _REF = re.compile(r"\$\{([A-Za-z0-9_.\-]+)\}")
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 floats (``1e-3``, ``5E+2``, ``.5``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                  |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                  |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                  |[-+]?\.(?:inf|Inf|INF)
+                  |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def load_yaml(stream) -> Any:
+    """Parse YAML like ``yaml.safe_load``, but read ``1e-3`` as the float 0.001, not a string."""
+    return yaml.load(stream, Loader=_Loader)
 
 
 class ConfigError(ValueError):
@@ -59,7 +81,7 @@ def load_config(path, overrides: Sequence[str] = ()) -> Dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
     with open(path) as fh:
-        cfg = yaml.safe_load(fh)
+        cfg = load_yaml(fh)
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: the top level of a config must be a mapping")
     cfg = resolve(apply_overrides(cfg, overrides))
@@ -98,7 +120,7 @@ def apply_overrides(cfg: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, 
             raise ConfigError(f"override {item!r} is not of the form key=value")
         key, text = item.split("=", 1)
         parts = _split(key.strip())
-        value = yaml.safe_load(text) if text.strip() else None
+        value = load_yaml(text) if text.strip() else None
         parent = _get(cfg, parts[:-1], key) if len(parts) > 1 else cfg
         last = parts[-1]
         if isinstance(parent, dict):

@@ -5,7 +5,7 @@ import pytest
 import torch
 import yaml
 
-from molsym.train.config import ConfigError, apply_overrides, instantiate, load_config, resolve
+from molsym.train.config import ConfigError, apply_overrides, instantiate, load_config, load_yaml, resolve
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,6 +20,17 @@ def test_overrides_and_references(tmp_path):
     assert cfg["out"] == "runs/acac"
     assert cfg["loss"][0]["weight"] == 3
     assert cfg["model"]["zbl"] is True
+
+
+@pytest.mark.parametrize("text, value", [
+    ("1e-3", 1e-3), ("5E+2", 500.0), ("-2.5e-7", -2.5e-7), (".5", 0.5), ("3", 3), ("1.0", 1.0),
+    ("1.2.3", "1.2.3"), ("e5", "e5"), ("0x10", 16), ("1e", "1e")])
+def test_yaml_numbers_like_yaml_1_2(text, value):
+    """PyYAML's YAML 1.1 rules read ``1e-3`` as a string; optimizer settings need floats."""
+    got = load_yaml(f"v: {text}")["v"]
+    assert got == value and type(got) is type(value)
+    cfg = apply_overrides({"optimizer": {"init_args": {}}}, [f"optimizer.init_args.weight_decay={text}"])
+    assert cfg["optimizer"]["init_args"]["weight_decay"] == value
 
 
 @pytest.mark.parametrize("override, match", [
