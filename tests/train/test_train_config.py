@@ -24,6 +24,7 @@ def test_overrides_and_references(tmp_path):
 
 @pytest.mark.parametrize("text, value", [
     ("1e-3", 1e-3), ("5E+2", 500.0), ("-2.5e-7", -2.5e-7), (".5", 0.5), ("3", 3), ("1.0", 1.0),
+    ("1.5e3", 1500.0), (".5e1", 5.0), (".inf", float("inf")),
     ("1.2.3", "1.2.3"), ("e5", "e5"), ("0x10", 16), ("1e", "1e")])
 def test_yaml_numbers_like_yaml_1_2(text, value):
     """PyYAML's YAML 1.1 rules read ``1e-3`` as a string; optimizer settings need floats."""
