@@ -227,9 +227,13 @@ class SymmetricProduct(ExactConstants):
         ``ν`` (1–3).
     out_l : int
         Highest ``l`` of the output.
+    high_order_init : float, default 1.0
+        Initial weight scale of the degree ≥ 2 basis functions relative to the
+        linear ones (< 1: the product starts close to linear in ``A``).
     """
 
-    def __init__(self, num_species: int, channels: int, in_l: int, correlation: int, out_l: int):
+    def __init__(self, num_species: int, channels: int, in_l: int, correlation: int, out_l: int,
+                 high_order_init: float = 1.0):
         super().__init__()
         pb = product_basis(in_l, correlation, out_l)
         self.correlation = correlation
@@ -261,7 +265,8 @@ class SymmetricProduct(ExactConstants):
         self.register_constant("slot_out", pb.slot_out)                 # [H]
         fan = np.bincount(pb.basis_l)[pb.basis_l]
         self.register_constant("weight_scale", 1.0 / np.sqrt(fan))
-        self.weight = nn.Parameter(torch.randn(num_species, channels, self.num_basis))
+        init = torch.where(torch.as_tensor(pb.basis_degree) > 1, float(high_order_init), 1.0)
+        self.weight = nn.Parameter(torch.randn(num_species, channels, self.num_basis) * init)
 
     def forward(self, A: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
         """``A [D_in, N, C]``, ``species [N]`` → ``[D_out, N, C]``."""
