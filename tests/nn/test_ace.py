@@ -100,19 +100,16 @@ def test_product_basis_spans_degrees():
 def test_high_order_init_scales_only_the_nonlinear_weights():
     """``high_order_init`` multiplies the initial degree ≥ 2 weights; degree 1 and the RNG stream are unchanged."""
     torch.manual_seed(5)
-    ref = SymmetricProduct(2, 4, 2, 3, 2).weight.detach()
+    cubic = SymmetricProduct(2, 4, 2, 3, 2)
     torch.manual_seed(5)
-    small = SymmetricProduct(2, 4, 2, 3, 2, high_order_init=0.1).weight.detach()
+    damped = SymmetricProduct(2, 4, 2, 3, 2, high_order_init=0.1)
+    ref, small = cubic.weight.detach(), damped.weight.detach()
     degree = torch.as_tensor(product_basis(2, 3, 2).basis_degree)
     assert torch.equal(small[..., degree == 1], ref[..., degree == 1])
     assert torch.allclose(small[..., degree > 1], 0.1 * ref[..., degree > 1])
     # the output is linear in the weights: the damped product is the linear part plus 0.1 x the rest
     A = 3.0 * torch.randn(9, 5, 4)
     species = torch.tensor([0, 1, 1, 0, 1])
-    torch.manual_seed(5)
-    cubic = SymmetricProduct(2, 4, 2, 3, 2)
-    torch.manual_seed(5)
-    damped = SymmetricProduct(2, 4, 2, 3, 2, high_order_init=0.1)
     linear = SymmetricProduct(2, 4, 2, 3, 2)
     with torch.no_grad():
         linear.weight.copy_(ref * (degree == 1))
@@ -249,25 +246,6 @@ def test_default_model_is_invariant(reflect):
     out = run(rep, pos @ random_o3(7, reflect).T, species, edge_index)
     assert ref.abs().max() > 1e-3
     assert (out - ref).abs().max() < 1e-10 * max(1.0, ref.abs().max())
-
-
-@pytest.mark.parametrize("max_l,hidden_l", [(3, 2), (3, 1)])
-@pytest.mark.parametrize("reflect", [False, True])
-def test_max_l3_model_is_invariant(max_l, hidden_l, reflect):
-    """l = 3 harmonics (with the damped product init): O(3), translation and permutation invariance."""
-    torch.manual_seed(4)
-    rep = ACE(num_species=3, cutoff=4.0, channels=8, max_l=max_l, hidden_l=hidden_l,
-              high_order_init=0.1).to(torch.float64)
-    pos, species, edge_index = cloud(seed=6)
-    ref = run(rep, pos, species, edge_index)
-    assert ref.abs().max() > 1e-3
-    tol = 1e-10 * max(1.0, ref.abs().max())
-    moved = pos @ random_o3(8, reflect).T + torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)
-    assert (run(rep, moved, species, edge_index) - ref).abs().max() < tol
-    perm = torch.randperm(len(species), generator=torch.Generator().manual_seed(1))
-    inv = torch.argsort(perm)
-    out = run(rep, pos[perm], species[perm], inv[edge_index])
-    assert (out - ref[perm]).abs().max() < tol
 
 
 @pytest.mark.parametrize("max_l", [1, 2, 3])

@@ -22,6 +22,9 @@ VARIANTS = [(name, name, {}) for name in CORE] + [
     ("painn+zbl", "painn", {"zbl": True}),
     # configs/acac.yaml's architecture: l <= 2 between interactions, the shorter-reaching prior
     ("ace-hl2+zbl", "ace", {"representation": {"hidden_l": 2}, "zbl": True, "zbl_factor": 0.75}),
+    # l <= 3 harmonics with the damped product init (docs/flagship.md), both node-state sizes
+    ("ace-l3-hl2", "ace", {"representation": {"max_l": 3, "hidden_l": 2, "high_order_init": 0.1}}),
+    ("ace-l3-hl1", "ace", {"representation": {"max_l": 3, "hidden_l": 1, "high_order_init": 0.1}}),
 ]
 #: Finite differences run in a float64 copy of the model: once is enough.
 FLOAT64_ONLY = {"finite_difference_forces", "finite_difference_stress"}
