@@ -87,7 +87,7 @@ class ForceField(nn.Module):
     zbl_factor : float
         Its pair cutoff, in units of the sum of covalent radii.
     head_hidden : int
-        Hidden width of the energy MLP.
+        Hidden width of the energy MLP; 0 makes the head linear.
     config : dict, optional
         The :func:`build_model` config, returned by :meth:`to_config`.
 
@@ -131,8 +131,11 @@ class ForceField(nn.Module):
         self.shift = float(shift)
         self.species_offset = nn.Parameter(torch.zeros(len(self.species)))    # [S], × scale eV
         self.representation = representation
-        self.head = nn.Sequential(nn.Linear(representation.out_features, head_hidden), nn.SiLU(),
-                                  nn.Linear(head_hidden, 1))
+        if head_hidden < 0:
+            raise ValueError(f"head_hidden must be >= 0 (0: a linear head), got {head_hidden}")
+        self.head = (nn.Sequential(nn.Linear(representation.out_features, 1)) if head_hidden == 0 else
+                     nn.Sequential(nn.Linear(representation.out_features, head_hidden), nn.SiLU(),
+                                   nn.Linear(head_hidden, 1)))
         self.envelope = PolynomialCutoff(self.cutoff)
         self.shift_switch = float(self.SHIFT_SWITCH)
         self.zbl = ZBLRepulsion(self.species, self.cutoff, factor=zbl_factor) if zbl else None

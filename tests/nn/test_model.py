@@ -43,6 +43,14 @@ def test_bad_configs_are_refused():
         build_model({**CONFIG, "dtype": "float16"})
     with pytest.raises(ValueError, match="species"):
         build_model({"representation": {"name": "egnn"}})
+    with pytest.raises(ValueError, match="head_hidden"):
+        build_model({**CONFIG, "head_hidden": -1})
+
+
+def test_head_hidden_zero_is_a_linear_head():
+    model = build_model({**CONFIG, "head_hidden": 0})
+    assert [type(m) for m in model.head] == [torch.nn.Linear]
+    assert model.head[0].out_features == 1
 
 
 def test_unknown_element_names_it():

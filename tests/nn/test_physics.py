@@ -25,6 +25,8 @@ VARIANTS = [(name, name, {}) for name in CORE] + [
     # l <= 3 harmonics with the damped product init (docs/flagship.md), both node-state sizes
     ("ace-l3-hl2", "ace", {"representation": {"max_l": 3, "hidden_l": 2, "high_order_init": 0.1}}),
     ("ace-l3-hl1", "ace", {"representation": {"max_l": 3, "hidden_l": 1, "high_order_init": 0.1}}),
+    # the degree prior on the product and a linear energy head (docs/flagship.md)
+    ("ace-prior-linhead", "ace", {"representation": {"high_order_scale": 0.3}, "head_hidden": 0}),
 ]
 #: Finite differences run in a float64 copy of the model: once is enough.
 FLOAT64_ONLY = {"finite_difference_forces", "finite_difference_stress"}

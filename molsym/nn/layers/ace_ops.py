@@ -230,10 +230,16 @@ class SymmetricProduct(ExactConstants):
     high_order_init : float, default 1.0
         Initial weight scale of the degree ≥ 2 basis functions relative to the
         linear ones (< 1: the product starts close to linear in ``A``).
+    high_order_scale : float, default 1.0
+        Fixed factor ``s^(d−1)`` on the weights of the degree-``d`` basis
+        functions, for the whole of training: a smoothness prior. Under Adam the
+        parameters move at a rate independent of ``s``, so with ``s < 1`` the
+        degree ≥ 2 terms move ``s^(d−1)`` times slower in function space while
+        weight decay shrinks them at the same relative rate as the linear ones.
     """
 
     def __init__(self, num_species: int, channels: int, in_l: int, correlation: int, out_l: int,
-                 high_order_init: float = 1.0):
+                 high_order_init: float = 1.0, high_order_scale: float = 1.0):
         super().__init__()
         pb = product_basis(in_l, correlation, out_l)
         self.correlation = correlation
@@ -264,7 +270,8 @@ class SymmetricProduct(ExactConstants):
         self.register_constant("slot_basis", pb.slot_basis)             # [H]
         self.register_constant("slot_out", pb.slot_out)                 # [H]
         fan = np.bincount(pb.basis_l)[pb.basis_l]
-        self.register_constant("weight_scale", 1.0 / np.sqrt(fan))
+        prior = float(high_order_scale) ** (np.asarray(pb.basis_degree) - 1)
+        self.register_constant("weight_scale", prior / np.sqrt(fan))
         init = torch.where(torch.as_tensor(pb.basis_degree) > 1, float(high_order_init), 1.0)
         self.weight = nn.Parameter(torch.randn(num_species, channels, self.num_basis) * init)
 

@@ -80,7 +80,7 @@ class ACEInteraction(nn.Module):
 
     def __init__(self, num_species: int, channels: int, in_l: int, max_l: int, out_l: int,
                  correlation: int, avg_num_neighbors: float, residual: bool,
-                 high_order_init: float = 1.0):
+                 high_order_init: float = 1.0, high_order_scale: float = 1.0):
         super().__init__()
         self.in_l, self.out_l = in_l, out_l
         self.d_out = (out_l + 1) ** 2
@@ -89,7 +89,7 @@ class ACEInteraction(nn.Module):
         self.num_paths = self.conv.num_paths
         self.linear_A = ChannelLinear(channels, channels, max_l)
         self.product = SymmetricProduct(num_species, channels, max_l, correlation, out_l,
-                                        high_order_init)
+                                        high_order_init, high_order_scale)
         self.linear_m = ChannelLinear(channels, channels, out_l)
         self.skip = SpeciesChannelLinear(num_species, channels, channels, min(in_l, out_l)) \
             if residual else None
@@ -142,6 +142,9 @@ class ACE(nn.Module):
     high_order_init : float, default 1.0
         Initial weight scale of the product basis's degree ≥ 2 terms relative
         to the linear ones.
+    high_order_scale : float, default 1.0
+        Fixed factor ``s^(d−1)`` on the degree-``d`` product weights during the
+        whole of training (a smoothness prior; :class:`SymmetricProduct`).
 
     Attributes
     ----------
@@ -155,7 +158,7 @@ class ACE(nn.Module):
     def __init__(self, num_species: int, cutoff: float, avg_num_neighbors: float = 10.0,
                  channels: int = 32, max_l: int = 2, correlation: int = 3, num_interactions: int = 2,
                  num_radial: int = 8, hidden_l: int = 1, radial_hidden: int = 64,
-                 envelope_p: int = 6, high_order_init: float = 1.0):
+                 envelope_p: int = 6, high_order_init: float = 1.0, high_order_scale: float = 1.0):
         super().__init__()
         if num_interactions < 1:
             raise ValueError(f"num_interactions must be ≥ 1, got {num_interactions}")
@@ -176,7 +179,8 @@ class ACE(nn.Module):
             out_l = hidden_l if t < num_interactions - 1 else 0
             self.layers.append(ACEInteraction(num_species, channels, in_l, max_l, out_l, correlation,
                                               avg_num_neighbors, residual=t > 0,
-                                              high_order_init=high_order_init))
+                                              high_order_init=high_order_init,
+                                              high_order_scale=high_order_scale))
         self.radial_trunk = nn.Sequential(
             nn.Linear(num_radial, radial_hidden, bias=False), nn.SiLU(),
             nn.Linear(radial_hidden, radial_hidden, bias=False), nn.SiLU())
