@@ -122,21 +122,18 @@ def test_high_order_scale_is_a_fixed_factor_per_degree():
     """``high_order_scale = s`` weighs the degree-d terms by s^(d-1), at any weights (not only at init)."""
     torch.manual_seed(6)
     plain = SymmetricProduct(2, 4, 2, 3, 2).to(torch.float64)
-    torch.manual_seed(6)
     prior = SymmetricProduct(2, 4, 2, 3, 2, high_order_scale=0.5).to(torch.float64)
     degree = torch.as_tensor(product_basis(2, 3, 2).basis_degree)
-    with torch.no_grad():               # the same trained-looking weights in both
-        w = torch.randn_like(plain.weight)
-        plain.weight.copy_(w)
-        prior.weight.copy_(w)
+    w = torch.randn_like(plain.weight)  # the same trained-looking weights in both
     A = 2.0 * torch.randn(9, 5, 4, dtype=torch.float64)
     species = torch.tensor([0, 1, 1, 0, 1])
     parts = []
-    for d in (1, 2, 3):
-        only = SymmetricProduct(2, 4, 2, 3, 2).to(torch.float64)
-        with torch.no_grad():
-            only.weight.copy_(w * (degree == d))
-            parts.append(only(A, species))
+    with torch.no_grad():
+        prior.weight.copy_(w)
+        for d in (1, 2, 3):             # plain holds only the degree-d weights in turn
+            plain.weight.copy_(w * (degree == d))
+            parts.append(plain(A, species))
+        plain.weight.copy_(w)
     expected = parts[0] + 0.5 * parts[1] + 0.25 * parts[2]
     assert torch.allclose(prior(A, species), expected, rtol=1e-12, atol=1e-12)
     assert not torch.allclose(plain(A, species), expected, rtol=1e-3, atol=1e-3)

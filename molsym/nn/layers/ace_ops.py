@@ -270,9 +270,9 @@ class SymmetricProduct(ExactConstants):
         self.register_constant("slot_basis", pb.slot_basis)             # [H]
         self.register_constant("slot_out", pb.slot_out)                 # [H]
         fan = np.bincount(pb.basis_l)[pb.basis_l]
-        prior = float(high_order_scale) ** (np.asarray(pb.basis_degree) - 1)
-        self.register_constant("weight_scale", prior / np.sqrt(fan))
-        init = torch.where(torch.as_tensor(pb.basis_degree) > 1, float(high_order_init), 1.0)
+        degree = np.asarray(pb.basis_degree)
+        self.register_constant("weight_scale", float(high_order_scale) ** (degree - 1) / np.sqrt(fan))
+        init = torch.as_tensor(np.where(degree > 1, float(high_order_init), 1.0), dtype=torch.float32)
         self.weight = nn.Parameter(torch.randn(num_species, channels, self.num_basis) * init)
 
     def forward(self, A: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
