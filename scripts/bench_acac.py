@@ -49,6 +49,9 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=2, help="CPU threads for each code (default 2)")
     p.add_argument("--mace", action="store_true", help="also train mace-torch from the peer venv, same budget")
     p.add_argument("--mace-venv", default=".venv-mace", help="mace-torch virtual environment (default .venv-mace)")
+    p.add_argument("--mace-seed", type=int, default=0,
+                   help="mace-torch's --seed (default 0, the seed of every earlier comparison); the train/validation "
+                        "split is molsym's and does not change with it")
     p.add_argument("--skip-molsym", action="store_true", help="only run mace-torch")
     p.add_argument("--concurrent", action="store_true",
                    help="train molsym and mace-torch at the same time (each with --threads threads) instead of "
@@ -167,7 +170,7 @@ def run_mace(args, data: Path, out: Path, split: dict) -> dict:
     prepared = _write_mace_split(data, split, work / "data")
     e0s = "{" + ", ".join(f"{z}: {e!r}" for z, e in sorted(prepared["e0s"].items())) + "}"
     common = [
-        "--name", "mace_acac", "--seed", "0", "--work_dir", str(work), "--device", "cpu",
+        "--name", "mace_acac", "--seed", str(args.mace_seed), "--work_dir", str(work), "--device", "cpu",
         "--train_file", str(prepared["paths"]["train"]), "--valid_file", str(prepared["paths"]["valid"]),
         "--energy_key", "REF_energy", "--forces_key", "REF_forces", "--E0s", e0s,
         "--model", "MACE", "--num_channels", "32", "--max_L", "1", "--correlation", "3",
@@ -187,7 +190,7 @@ def run_mace(args, data: Path, out: Path, split: dict) -> dict:
         except subprocess.TimeoutExpired:
             pass  # the budget is spent: use the best (EMA) checkpoint so far
     seconds = time.perf_counter() - t0
-    ckpts = sorted(work.rglob("mace_acac_run-0_epoch-*.pt"),
+    ckpts = sorted(work.rglob(f"mace_acac_run-{args.mace_seed}_epoch-*.pt"),
                    key=lambda p: int(re.search(r"epoch-(\d+)", p.name).group(1)))
     epochs_seen = len(re.findall(r"Epoch (\d+):", log.read_text()))
     if not ckpts:
@@ -200,7 +203,7 @@ def run_mace(args, data: Path, out: Path, split: dict) -> dict:
     model_file = next(iter(sorted(work.rglob("mace_acac.model"))), None)
     if model_file is None:
         return {"error": f"mace did not write mace_acac.model (see {work / 'mace_export.log'})"}
-    res = {"train_seconds": seconds, "epochs": epochs_seen, "best_epoch": best_epoch,
+    res = {"seed": args.mace_seed, "train_seconds": seconds, "epochs": epochs_seen, "best_epoch": best_epoch,
            "configs_per_second": epochs_seen * len(split["train"]) / seconds, "tests": {}, "profiles": {}}
     from ase.io import read
 
