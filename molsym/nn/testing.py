@@ -103,15 +103,18 @@ def transform_graph(graph: Graph, rotation: Optional[torch.Tensor] = None, trans
     relabels ``edge_index``.
     """
     g = dict(graph)
+    dtype = g[K.POS].dtype
+    pos = g[K.POS].double()  # transform in float64 and round once: a float32 check sees the model's error only
     if rotation is not None:
-        R = rotation.to(g[K.POS].dtype)
-        g[K.POS] = g[K.POS] @ R.T
-        g[K.CELL] = g[K.CELL] @ R.T
+        R = rotation.double()
+        pos = pos @ R.T
+        g[K.CELL] = (g[K.CELL].double() @ R.T).to(g[K.CELL].dtype)
         for key in K.VECTOR_KEYS:
             if key in g and key != K.POS:
-                g[key] = g[key] @ R.T
+                g[key] = (g[key].double() @ R.T).to(g[key].dtype)
     if translation is not None:
-        g[K.POS] = g[K.POS] + translation.to(g[K.POS].dtype)
+        pos = pos + translation.double()
+    g[K.POS] = pos.to(dtype)
     if perm is not None:
         if g[K.NUM_ATOMS].numel() != 1:
             raise ValueError("transform_graph permutes single graphs only")
