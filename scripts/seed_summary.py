@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-TESTS = ("test_MD_300K", "test_MD_600K")
-PROFILES = ("test_H_transfer", "test_dihedral")
+TESTS = ("test_MD_300K", "test_MD_600K")  # as in bench_acac.py
 #: (column label, function of one code's results entry)
 COLUMNS = (
     ("epochs", lambda r: r["epochs"]),

@@ -108,10 +108,9 @@ def transform_graph(graph: Graph, rotation: Optional[torch.Tensor] = None, trans
     if rotation is not None:
         R = rotation.double()
         pos = pos @ R.T
-        g[K.CELL] = (g[K.CELL].double() @ R.T).to(g[K.CELL].dtype)
-        for key in K.VECTOR_KEYS:
-            if key in g and key != K.POS:
-                g[key] = (g[key].double() @ R.T).to(g[key].dtype)
+        keys = [K.CELL] + [key for key in K.VECTOR_KEYS if key in g and key != K.POS]
+        for key in keys:
+            g[key] = (g[key].double() @ R.T).to(g[key].dtype)
     if translation is not None:
         pos = pos + translation.double()
     g[K.POS] = pos.to(dtype)
