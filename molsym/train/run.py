@@ -27,7 +27,7 @@ from molsym.train.data import ResumableDataModule
 from molsym.train.module import ForceFieldModule
 from molsym.train.plots import plot_learning_curve
 
-__all__ = ["fill_model_config", "build_datamodule", "build_module", "build_trainer", "train",
+__all__ = ["fill_model_config", "build_datamodule", "build_module", "build_generator_module", "is_generator_config", "build_trainer", "train",
            "checkpoint_dir", "resolve_resume", "fit_shift"]
 
 #: model keys that ``auto`` fills from the data statistics, and the statistic used.
@@ -111,12 +111,52 @@ def build_datamodule(cfg: Dict[str, Any]) -> pl.LightningDataModule:
     return dm
 
 
-def build_module(cfg: Dict[str, Any], stats: Dict[str, Any], train_dataset=None) -> ForceFieldModule:
+def is_generator_config(cfg: Dict[str, Any]) -> bool:
+    """A config whose ``model`` names a class (``class_path``) trains a generator; else a force field."""
+    return isinstance(cfg.get("model"), dict) and "class_path" in cfg["model"]
+
+
+def build_generator_module(cfg: Dict[str, Any], stats: Dict[str, Any]):
+    """The :class:`~molsym.train.generator_module.GeneratorModule` for a generator config.
+
+    ``model.init_args.atom_counts: auto`` (or absent) becomes the histogram
+    of training molecule sizes (``stats["num_atoms"]``). A generator class
+    with a ``config_from_statistics(init_args, stats)`` classmethod may
+    fill further arguments from the data statistics first.
+    """
+    import torch
+
+    from molsym.train.generator_module import GeneratorModule
+
+    from molsym.train.config import import_object
+
+    spec = copy.deepcopy(cfg["model"])
+    args = spec.setdefault("init_args", {})
+    hook = getattr(import_object(spec["class_path"]), "config_from_statistics", None)
+    if hook is not None:  # a generator may fill more of its arguments from the data (e.g. condition scales)
+        args = spec["init_args"] = hook(args, stats)
+    if args.get("atom_counts", "auto") == "auto":
+        if "num_atoms" not in stats:
+            raise ConfigError("model.init_args.atom_counts: auto needs the data statistic 'num_atoms'")
+        sizes = torch.as_tensor(stats["num_atoms"], dtype=torch.long)
+        args["atom_counts"] = torch.bincount(sizes).double().tolist()
+    options = dict(cfg.get("generator") or {})
+    return GeneratorModule(model=spec, optimizer=cfg["optimizer"], scheduler=cfg.get("scheduler"),
+                           ema_decay=float(cfg.get("ema_decay", 0.999)),
+                           ema_warmup=bool(cfg.get("ema_warmup", True)), **options)
+
+
+def build_module(cfg: Dict[str, Any], stats: Dict[str, Any], train_dataset=None) -> pl.LightningModule:
     """The LightningModule for ``cfg`` with the model filled from ``stats``.
 
-    With ``train_dataset`` given and ``model.shift: auto``, the shift is
-    fitted by :func:`fit_shift` instead of taken from the statistics.
+    A generator config (:func:`is_generator_config`) gives a
+    :class:`~molsym.train.generator_module.GeneratorModule`; otherwise a
+    :class:`ForceFieldModule`. With ``train_dataset`` given and
+    ``model.shift: auto``, the shift is fitted by :func:`fit_shift` instead
+    of taken from the statistics.
     """
+    if is_generator_config(cfg):
+        return build_generator_module(cfg, stats)
     model_cfg = fill_model_config(cfg["model"], stats, cfg.get("dtype", "float64"))
     if cfg["model"].get("shift") == "auto" and train_dataset is not None:
         model_cfg["shift"] = fit_shift(model_cfg, train_dataset)
