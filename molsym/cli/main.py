@@ -12,12 +12,12 @@ from molsym.data.errors import DataError
 #: (module under molsym.cli, one-line help) in the order shown by --help.
 SUBCOMMANDS = [
     ("data", "read, inspect, pack and generate molecular data"),
-    ("train", "train a force field from a YAML config"),
+    ("train", "train a force field or a generator from a YAML config"),
     ("eval", "evaluate a force field on a data file"),
     ("export", "export a checkpoint to a self-describing model file"),
     ("md", "run molecular dynamics with a molsym model"),
     ("check", "audit the symmetry of a model or any ASE calculator"),
-    ("generate", "generate 3D molecules with the diffusion model"),
+    ("generate", "generate 3D molecules with a trained generator"),
     ("eval_gen", "score generated molecules (stability, validity, ...)"),
 ]
 

@@ -1,4 +1,4 @@
-"""``molsym train``: train a force field from a YAML config."""
+"""``molsym train``: train a force field or a generator from a YAML config."""
 from __future__ import annotations
 
 import argparse
@@ -7,10 +7,11 @@ from pathlib import Path
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "train", help="train a force field from a YAML config",
-        description="Train a force field as a YAML config says (see configs/ and docs/training.md). "
+        "train", help="train a force field or a generator from a YAML config",
+        description="Train what a YAML config names (see configs/, docs/training.md and docs/generator.md): a "
+                    "force field, or a generator when the config's model is a class_path (configs/qm9_flow.yaml). "
                     "Writes best/last checkpoints, CSV and TensorBoard logs, a learning-curve PNG and "
-                    "the exported EMA model (<output_dir>/model.pt).",
+                    "the exported EMA model (<output_dir>/model.pt; generators: <output_dir>/gen.pt).",
         epilog="example: molsym train --config configs/acac.yaml trainer.max_epochs=50 model.representation.channels=32")
     p.add_argument("--config", required=True, metavar="YAML", help="the training config (configs/*.yaml)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
@@ -19,7 +20,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="CKPT", default=None,
                    help="continue a run: 'last' or 'best' (the run's checkpoints) or a checkpoint path")
     p.add_argument("--no-export", action="store_true",
-                   help="do not write <output_dir>/model.pt from the best checkpoint at the end")
+                   help="do not export the model at the end (force fields: <output_dir>/model.pt from the best "
+                        "checkpoint; generators: <output_dir>/gen.pt from the last)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=run)
@@ -33,7 +35,7 @@ def run(args) -> int:
     from molsym.train.config import ConfigError, load_config
     from molsym.train.evaluate import format_table
     from molsym.train.export import export_checkpoint
-    from molsym.train.run import train
+    from molsym.train.run import is_generator_config, train
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -44,6 +46,8 @@ def run(args) -> int:
     result = train(cfg, resume=args.resume)
     if not result["trainer"].is_global_zero:
         return 0
+    if is_generator_config(cfg):
+        return _report_generator(args, cfg, result)
     metrics = result["metrics"]
     val = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("val/")}
     train_m = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("train/")}
@@ -55,4 +59,27 @@ def run(args) -> int:
     if not args.no_export:
         out = export_checkpoint(result["best"], Path(cfg.get("output_dir", "outputs/run")) / "model.pt")
         print(f"exported model:  {out}")
+    return 0
+
+
+def _report_generator(args, cfg, result) -> int:
+    """Final validation figures of a generator run and the exported EMA generator (from the last checkpoint:
+    a generator's validation loss does not rank sample quality)."""
+    import torch
+
+    from molsym.generate.io import export_generator_checkpoint
+
+    metrics = result["metrics"]
+    shown = {k: v for k, v in metrics.items() if k.startswith("val/")}
+    print("\nfinal validation (EMA weights)")
+    for key in sorted(shown):
+        print(f"  {key:28s} {shown[key]:.4g}")
+    print(f"best checkpoint: {result['best']}\nlast checkpoint: {result['last']}")
+    if result["learning_curve"]:
+        print(f"learning curve:  {result['learning_curve']}")
+    if not args.no_export:
+        extra = {"fit_seconds": result["fit_seconds"], "threads": torch.get_num_threads()}
+        out = export_generator_checkpoint(result["last"], Path(cfg.get("output_dir", "outputs/run")) / "gen.pt",
+                                          extra=extra)
+        print(f"exported generator: {out}")
     return 0

@@ -26,8 +26,8 @@ def remove_com(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def zero_com_noise(mask: torch.Tensor, dtype=torch.float32, generator=None, std: float = 1.0) -> torch.Tensor:
     """Isotropic Gaussian ``[B, N, 3]`` (std ``std`` Å per axis) projected to zero centre of mass."""
-    x = torch.randn(*mask.shape, 3, generator=generator, dtype=dtype, device=mask.device) * std
-    return remove_com(x, mask)
+    x = torch.randn(*mask.shape, 3, generator=generator, dtype=dtype) * std  # drawn on the CPU
+    return remove_com(x.to(mask.device), mask)
 
 
 def kabsch_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -112,8 +112,8 @@ class FlowMatchingGenerator(nn.Module):
         tt = t.to(x1.dtype).view(-1, 1, 1)
         xt = (1 - tt) * x0 + tt * x1
         B, N = mask.shape
-        u_atoms = torch.rand(B, N, 2, generator=generator, device=mask.device)
-        u_pairs = torch.rand(B, N, N, generator=generator, device=mask.device).triu(1)
+        u_atoms = torch.rand(B, N, 2, generator=generator).to(mask.device)  # draws on the CPU: a CPU generator
+        u_pairs = torch.rand(B, N, N, generator=generator).to(mask.device).triu(1)
         u_pairs = u_pairs + u_pairs.transpose(1, 2)
         tv = t.view(-1, 1)
         keep_t, keep_c = u_atoms[..., 0] < tv, u_atoms[..., 1] < tv
@@ -126,10 +126,14 @@ class FlowMatchingGenerator(nn.Module):
                 "masked": (~keep_t, ~keep_c, ~keep_b)}
 
     def training_loss(self, batch: Dict[str, torch.Tensor], generator=None) -> Dict[str, torch.Tensor]:
-        """Weighted sum of the position MSE and the three cross-entropies, per term too."""
+        """Weighted sum of the position MSE and the three cross-entropies, per term too.
+
+        Every random draw (times, noise, masks) comes from ``generator`` (a
+        CPU generator; the global one when None).
+        """
         mask = batch["mask"]
         B, N = mask.shape
-        t = torch.rand(B, generator=generator, device=mask.device) * (1 - 1e-3)
+        t = torch.rand(B, generator=generator).to(mask.device) * (1 - 1e-3)
         z = self.noisy(batch, t, generator)
         out = self.network(z["pos"], z["types"], z["charges"], z["bonds"], t, mask)
         m = mask.to(out["pos"].dtype)

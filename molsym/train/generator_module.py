@@ -45,6 +45,12 @@ class GeneratorModule(pl.LightningModule):
         Molecules sampled at each validation (0: none).
     val_steps : int
         Integration steps of those samples.
+    seed : int
+        Seed of the training draws: step ``k`` uses a generator seeded from
+        ``(seed, k)``, so a run resumed from a checkpoint repeats an
+        uninterrupted one.
+    dtype : str
+        ``float32`` or ``float64``: precision of the generator's weights.
 
     Example
     -------
@@ -57,10 +63,11 @@ class GeneratorModule(pl.LightningModule):
     """
 
     def __init__(self, model: Dict[str, Any], optimizer: Dict[str, Any], scheduler: Optional[Dict[str, Any]] = None,
-                 ema_decay: float = 0.999, ema_warmup: bool = True, val_samples: int = 0, val_steps: int = 20):
+                 ema_decay: float = 0.999, ema_warmup: bool = True, val_samples: int = 0, val_steps: int = 20,
+                 seed: int = 0, dtype: str = "float32"):
         super().__init__()
         self.save_hyperparameters()
-        self.model = instantiate(model)
+        self.model = instantiate(model).to(getattr(torch, dtype))
         self.ema: Optional[AveragedModel] = None
         if ema_decay > 0:
             self.ema = AveragedModel(self.model, multi_avg_fn=EMAUpdate(ema_decay, ema_warmup), use_buffers=True)
@@ -77,7 +84,9 @@ class GeneratorModule(pl.LightningModule):
         return int(batch["num_atoms"].shape[0])
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        out = self.model.training_loss(batch)
+        # the draws of step k depend on (seed, k) alone, so a resumed run repeats an uninterrupted one
+        gen = torch.Generator().manual_seed(int(self.hparams.seed) * 1_000_003 + int(self.global_step))
+        out = self.model.training_loss(batch, generator=gen)
         size = self._size(batch)
         self.log("train/loss", out["loss"], on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
         for name, value in out.items():

@@ -143,7 +143,8 @@ def build_generator_module(cfg: Dict[str, Any], stats: Dict[str, Any]):
     options = dict(cfg.get("generator") or {})
     return GeneratorModule(model=spec, optimizer=cfg["optimizer"], scheduler=cfg.get("scheduler"),
                            ema_decay=float(cfg.get("ema_decay", 0.999)),
-                           ema_warmup=bool(cfg.get("ema_warmup", True)), **options)
+                           ema_warmup=bool(cfg.get("ema_warmup", True)), seed=int(cfg.get("seed", 0)),
+                           dtype=str(cfg.get("dtype", "float32")), **options)
 
 
 def build_module(cfg: Dict[str, Any], stats: Dict[str, Any], train_dataset=None) -> pl.LightningModule:
