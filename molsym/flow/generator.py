@@ -203,23 +203,31 @@ class FlowMatchingGenerator(nn.Module):
 
     def sample_molecules(self, num: int, steps: int = 50, generator: Optional[torch.Generator] = None,
                          batch_size: int = 100, eta: float = 0.0, num_atoms: Optional[torch.Tensor] = None):
-        """``num`` molecules as :class:`~molsym.generate.GeneratedMolecule` (sizes from ``p(N)`` unless given)."""
+        """``num`` molecules as :class:`~molsym.generate.GeneratedMolecule` (sizes from ``p(N)`` unless given).
+
+        Molecules are sampled in batches of similar size (at most ``batch_size``
+        molecules, and at most the pairs of ``batch_size`` molecules of 18
+        atoms) and returned in the order of ``num_atoms``.
+        """
         from molsym.generate import GeneratedMolecule
 
         if num_atoms is None:
             num_atoms = self.atom_counts.sample(num, generator=generator)
+        num_atoms = torch.as_tensor(num_atoms, dtype=torch.long)
         species = torch.tensor(self.species)
         charge_values = torch.tensor(CHARGE_VALUES)
-        molecules = []
-        for start in range(0, num, batch_size):
-            sizes = torch.as_tensor(num_atoms[start:start + batch_size])
+        # molecules of similar size share a batch (every pair is an edge: padding costs N^2); order restored below
+        order = torch.argsort(num_atoms, stable=True).tolist()
+        molecules = [None] * len(order)
+        for chunk in _size_batches(order, num_atoms.tolist(), batch_size):
+            sizes = num_atoms[chunk]
             out = self.sample(sizes, steps=steps, generator=generator, eta=eta)
-            for b, n in enumerate(sizes.tolist()):
-                molecules.append(GeneratedMolecule(
+            for b, (i, n) in enumerate(zip(chunk, sizes.tolist())):
+                molecules[i] = GeneratedMolecule(
                     atomic_numbers=species[out["types"][b, :n].cpu()].numpy(),
                     pos=out["pos"][b, :n].double().cpu().numpy(),
                     charges=charge_values[out["charges"][b, :n].cpu()].numpy(),
-                    bonds=out["bonds"][b, :n, :n].cpu().numpy()))
+                    bonds=out["bonds"][b, :n, :n].cpu().numpy())
         return molecules
 
     @staticmethod
@@ -237,3 +245,18 @@ class FlowMatchingGenerator(nn.Module):
         remask = ~masked & (u < p_remask)
         out = torch.where(unmask, draw, tokens)
         return torch.where(remask, torch.full_like(out, mask_id), out)
+
+
+def _size_batches(order, sizes, batch_size, typical=18):
+    """Cut ``order`` (indices sorted by size) into batches within a pair budget of ``batch_size · typical²``."""
+    budget = batch_size * typical * typical
+    batches, current = [], []
+    for i in order:
+        n = sizes[i]
+        if current and (len(current) == batch_size or (len(current) + 1) * n * n > budget):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
