@@ -26,8 +26,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("molecules", help="generated molecules: .sdf (from `molsym generate`) or .xyz/.extxyz "
                                      "(no bonds: distance protocol only)")
     p.add_argument("--reference", default=None,
-                   help="training set for novelty: 'qm9' (cached after the first run), a .smi/.txt file of "
-                        "SMILES, or a molecule file; omit to skip novelty")
+                   help="training set for novelty: 'qm9' (its RDKit graphs for the generated-bond protocol, "
+                        "distance-table bonds for the EDM protocol; cached after the first run), a .smi/.txt "
+                        "file of SMILES, or a molecule file; omit to skip novelty")
     p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
     p.set_defaults(func=run)
 
@@ -61,10 +62,10 @@ def run(args) -> int:
 
     import numpy as np
 
-    from molsym.diffusion.evaluation import reference_smiles
     from molsym.diffusion.qm9 import frames_from_extxyz
     from molsym.generate import GeneratedMolecule, generation_metrics
     from molsym.generate.export import read_sdf
+    from molsym.generate.reference import reference_sets
 
     path = Path(args.molecules)
     if not path.is_file():
@@ -74,8 +75,8 @@ def run(args) -> int:
     else:
         molecules = [GeneratedMolecule(f["atomic_numbers"], f["pos"], np.zeros(len(f["atomic_numbers"]), int))
                      for f in frames_from_extxyz(path)]
-    reference = reference_smiles(args.reference) if args.reference else None
-    metrics = generation_metrics(molecules, reference)
+    ref = reference_sets(args.reference) if args.reference else {"graph": None, "distance": None}
+    metrics = generation_metrics(molecules, ref["graph"], ref["distance"])
     print(f"{len(molecules)} molecules, {sum(m.num_atoms for m in molecules)} atoms from {path}")
     print(format_table(metrics, label=path.name[:26]))
     if args.json:

@@ -67,14 +67,16 @@ def _chemistry(smiles: Sequence[Optional[str]], connected: Sequence[bool],
     return out
 
 
-def generation_metrics(molecules: Iterable[GeneratedMolecule],
-                       novelty_reference: Optional[Set[str]] = None) -> Dict[str, float]:
+def generation_metrics(molecules: Iterable[GeneratedMolecule], novelty_reference: Optional[Set[str]] = None,
+                       novelty_reference_dist: Optional[Set[str]] = None) -> Dict[str, float]:
     """Stability, validity, uniqueness and novelty by both protocols.
 
     Keys without suffix use the generated bonds (absent for generators
     without bonds); keys ending in ``_dist`` use distance-perceived bonds.
-    ``smiles`` (generated-bond protocol when available) lists each
-    molecule's SMILES or None.
+    Novelty is measured against ``novelty_reference`` (and, for the distance
+    protocol, ``novelty_reference_dist`` when given, else the same set; see
+    :func:`molsym.generate.reference.reference_sets`). ``smiles``
+    (generated-bond protocol when available) lists each molecule's SMILES or None.
     """
     from molsym.diffusion.evaluation.stability import atom_stability
 
@@ -85,7 +87,8 @@ def generation_metrics(molecules: Iterable[GeneratedMolecule],
     out["mol_stable_dist"] = float(np.mean([s.all() for s in stable])) if molecules else 0.0
     smiles_d = [molecule_smiles(m, "distance") for m in molecules]
     frags_d = [s is not None and "." not in s for s in smiles_d]
-    out.update({f"{k}_dist": v for k, v in _chemistry(smiles_d, frags_d, novelty_reference).items()})
+    ref_d = novelty_reference if novelty_reference_dist is None else novelty_reference_dist
+    out.update({f"{k}_dist": v for k, v in _chemistry(smiles_d, frags_d, ref_d).items()})
     out["smiles"] = smiles_d
     if molecules and all(m.bonds is not None for m in molecules):
         stable = [graph_atom_stability(m) for m in molecules]

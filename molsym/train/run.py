@@ -14,6 +14,7 @@ statistics; ``shift: auto`` is fitted by :func:`fit_shift`); ``loss`` (list of t
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -26,6 +27,7 @@ from molsym.train.config import ConfigError, instantiate
 from molsym.train.data import ResumableDataModule
 from molsym.train.module import ForceFieldModule
 from molsym.train.plots import plot_learning_curve
+from molsym.train.progress import LogProgress
 
 __all__ = ["fill_model_config", "build_datamodule", "build_module", "build_generator_module", "is_generator_config", "build_trainer", "train",
            "checkpoint_dir", "resolve_resume", "fit_shift"]
@@ -174,6 +176,11 @@ def checkpoint_dir(cfg: Dict[str, Any]) -> Path:
 def build_trainer(cfg: Dict[str, Any], extra_callbacks=()) -> pl.Trainer:
     """A Trainer with best/last checkpoints, CSV + TensorBoard loggers and the LR monitor.
 
+    When standard output is not a terminal and the config does not set
+    ``trainer.enable_progress_bar``, the bar is replaced by
+    :class:`~molsym.train.progress.LogProgress` (a line every
+    ``4 × log_every_n_steps`` steps and after every validation).
+
     ``inference_mode=False`` (forces need autograd in validation) and
     ``use_distributed_sampler=False`` (:class:`~molsym.train.data.EpochSampler`
     splits batches itself) are always set.
@@ -191,6 +198,10 @@ def build_trainer(cfg: Dict[str, Any], extra_callbacks=()) -> pl.Trainer:
     callbacks += [instantiate(spec) for spec in cfg.get("callbacks") or []]
     callbacks += list(extra_callbacks)
     kwargs = dict(cfg.get("trainer") or {})
+    if "enable_progress_bar" not in kwargs and not sys.stdout.isatty():
+        # piped to a file: a plain line per N steps, not a bar redrawn several times a second
+        kwargs["enable_progress_bar"] = False
+        callbacks.append(LogProgress(every_n_steps=int(kwargs.get("log_every_n_steps") or 50) * 4))
     loggers = [CSVLogger(out, name="csv"), TensorBoardLogger(out, name="tensorboard", default_hp_metric=False)] \
         if kwargs.pop("logger", True) else False
     for forced in ("inference_mode", "use_distributed_sampler", "default_root_dir", "callbacks"):
