@@ -9,8 +9,13 @@ Prints a markdown table (published rows beside) and writes JSON.
 
 Examples
 --------
-    python scripts/bench_qm9_gen.py --model runs/qm9_edm/gen.pt --n-samples 10000 --steps 1000 100 50
+    python scripts/bench_qm9_gen.py --model outputs/qm9_edm/gen.pt --n-samples 10000 --steps 1000 100 50 \
+        --reference train --config configs/qm9_edm.yaml
     python scripts/bench_qm9_gen.py --n-samples 100 --steps 500 50 --reference train --data-sanity 3000
+
+``--reference train`` takes the generator's training molecules from ``--config`` (the
+``molsym train`` config it was trained with, plus ``--override`` values); files of format
+version 1, such as the shipped demo model, record their data settings themselves.
 """
 from __future__ import annotations
 
@@ -19,25 +24,39 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
 
-from molsym.cli.eval_gen import PUBLISHED
+from molsym.cli.eval_gen import PUBLISHED_DIST as PUBLISHED
 from molsym.diffusion import sample
 from molsym.diffusion.data import qm9_split
 from molsym.diffusion.evaluation import evaluate_molecules, reference_smiles, smiles_of_geometries
 from molsym.diffusion.export import split_samples
-from molsym.diffusion.io import load_generator
 from molsym.diffusion.qm9 import load_molecule_frames, load_qm9_frames
+from molsym.generate import load_generator
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "molsym" / "resources" / "qm9_edm_cpu.pt"
 
 
-def training_reference(extra: dict) -> set:
-    """Canonical SMILES of the molecules the generator was trained on (from its recorded config)."""
-    config = extra["config"]
-    data = config["data"]
+def training_reference(extra: dict, config: Optional[str] = None, overrides=()) -> set:
+    """Canonical SMILES of the molecules the generator was trained on.
+
+    From the ``data`` module of the ``molsym train`` config ``config`` when given, else
+    from the data settings a format-version-1 file records in ``extra["config"]``.
+    """
+    if config is not None:
+        from molsym.train.config import instantiate, load_config
+
+        dm = instantiate(load_config(config, overrides)["data"])
+        dm.setup("fit")
+        records = dm.records["train"]
+        return smiles_of_geometries([(r["atomic_numbers"], r["pos"]) for r in records], progress=True)
+    if "config" not in extra:
+        raise SystemExit("--reference train: this generator file does not record its training data; "
+                         "pass --config <the molsym train config it was trained with>")
+    data = extra["config"]["data"]
     frames = load_molecule_frames(data, ())
     split = qm9_split(len(frames), seed=int(data.get("split_seed", 0)))
     limit = (data.get("subset") or {}).get("train")
@@ -56,6 +75,10 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=100, help="molecules sampled together")
     p.add_argument("--reference", default="qm9",
                    help="novelty reference: 'train' (the model's own training molecules), 'qm9', a file, or 'none'")
+    p.add_argument("--config", default=None,
+                   help="the molsym train config of the generator (for --reference train)")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override used in training, e.g. data.init_args.subset.train=8000 (repeatable)")
     p.add_argument("--data-sanity", type=int, default=0,
                    help="also score this many QM9 test-split molecules (the metric's sanity row)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
@@ -69,7 +92,7 @@ def main() -> int:
     if args.reference == "none":
         ref = None
     elif args.reference == "train":
-        ref = training_reference(extra)
+        ref = training_reference(extra, args.config, args.override)
     else:
         ref = reference_smiles(args.reference)
     rows = []

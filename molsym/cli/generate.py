@@ -172,8 +172,8 @@ def _relax(args, out: Path, molecules) -> None:
     s = summarize(results)
     print(f"relaxed with {args.relax}: {sdf} and {csv}")
     print(f"  {s['converged']} of {s['molecules']} converged, {s['failed']} failed, bonds changed in "
-          f"{s['bonds_changed']}; RMSD mean {s['rmsd_mean']:.3f} Å (median {s['rmsd_median']:.3f}), energy drop "
-          f"mean {s['energy_drop_mean']:.3f} eV (median {s['energy_drop_median']:.3f})")
+          f"{s['bonds_changed']}; RMSD mean {s['mean_rmsd']:.3f} Å (median {s['median_rmsd']:.3f}), energy drop "
+          f"mean {s['mean_energy_drop']:.3f} eV (median {s['median_energy_drop']:.3f})")
     relaxed = [r.relaxed for r in results if r.error is None]
     if relaxed:
         print(_summary(generation_metrics(relaxed), "scores after relaxation"))

@@ -7,18 +7,20 @@ coordinate noise drawn in the zero-centre subspace; the denoiser predicts
 ``eps``. This module holds
 
 * :meth:`EquivariantDiffusion.training_loss` — the simplified L2 loss
-  ``|eps - eps_hat|^2`` averaged over dimensions, with ``t ~ U{0..T}``;
+  ``|eps - eps_hat|^2`` averaged over dimensions, with ``t ~ U{0..T}``
+  (what ``molsym train`` optimises, see ``configs/qm9_edm.yaml``);
 * :meth:`EquivariantDiffusion.nll` — the full variational bound
   ``-log p(N) + KL(q(z_T|x,h) | N(0, I)) + T E_t[L_t] - log p(x, h | z_0)``
   with ``L_t = 1/2 (SNR(t-1)/SNR(t) - 1) |eps - eps_hat|^2``, in nats per
   molecule (Hoogeboom et al. 2022, Sec. 3.3 and App. A).
 
-Sampling lives in :mod:`molsym.diffusion.sampler`.
+Sampling lives in :mod:`molsym.diffusion.sampler`; :meth:`EquivariantDiffusion.sample_molecules`
+returns :class:`~molsym.generate.GeneratedMolecule` records like every molsym generator.
 """
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -41,8 +43,10 @@ class EquivariantDiffusion(nn.Module):
     ----------
     species : sequence of int
         Atomic numbers, in the order of the one-hot channels.
-    atom_counts : AtomCountDistribution
-        ``p(N)`` (and ``p(N | c)``) from the training set.
+    atom_counts : AtomCountDistribution, counts ``[max_N + 1]`` or dict
+        ``p(N)`` (and ``p(N | c)``) from the training set, in any form
+        :meth:`AtomCountDistribution.from_spec` reads (``molsym train``
+        passes plain lists, see :meth:`config_from_statistics`).
     T : int
         Number of diffusion steps.
     schedule : dict
@@ -54,8 +58,8 @@ class EquivariantDiffusion(nn.Module):
         Scales of coordinates (Å), one-hot channels and the charge channel.
     conditions : sequence of str
         Names of the scalar properties the model is conditioned on.
-    condition_mean, condition_mad : [C] tensors
-        Normalisation of the conditions: ``(c - mean) / mad``.
+    condition_mean, condition_mad : [C] tensors or lists
+        Normalisation of the conditions: ``(c - mean) / mad`` (default 0 and 1).
 
     Batches are dicts with ``pos [N, 3]`` (Å), ``types [N]`` (index into
     ``species``), ``charges [N]`` (formal charge), ``batch [N]`` (sorted),
@@ -72,10 +76,10 @@ class EquivariantDiffusion(nn.Module):
     torch.Size([])
     """
 
-    def __init__(self, species: Sequence[int], atom_counts: AtomCountDistribution, T: int = 1000,
+    def __init__(self, species: Sequence[int], atom_counts, T: int = 1000,
                  schedule: Optional[dict] = None, denoiser: Optional[dict] = None,
                  norm_values: Sequence[float] = (1.0, 4.0, 4.0), conditions: Sequence[str] = (),
-                 condition_mean: Optional[torch.Tensor] = None, condition_mad: Optional[torch.Tensor] = None):
+                 condition_mean=None, condition_mad=None):
         super().__init__()
         self.species = [int(z) for z in species]
         self.num_types = len(self.species)
@@ -89,10 +93,11 @@ class EquivariantDiffusion(nn.Module):
         C = len(self.conditions)
         self.denoiser_config = dict(denoiser or {})
         self.denoiser = EGNNDenoiser(self.num_features, condition_dim=C, **self.denoiser_config)
-        self.atom_counts = atom_counts
+        self.atom_counts = AtomCountDistribution.from_spec(atom_counts)
         self.norm_values = tuple(float(v) for v in norm_values)
-        mean = torch.zeros(C) if condition_mean is None else torch.as_tensor(condition_mean).reshape(C)
-        mad = torch.ones(C) if condition_mad is None else torch.as_tensor(condition_mad).reshape(C)
+        mean = torch.zeros(C) if condition_mean is None else torch.as_tensor(condition_mean, dtype=torch.float64)
+        mad = torch.ones(C) if condition_mad is None else torch.as_tensor(condition_mad, dtype=torch.float64)
+        mean, mad = mean.reshape(C), mad.reshape(C)
         self.register_buffer("condition_mean", mean.double())
         self.register_buffer("condition_mad", mad.double())
 
@@ -104,6 +109,42 @@ class EquivariantDiffusion(nn.Module):
             "denoiser": self.denoiser_config, "norm_values": list(self.norm_values),
             "conditions": self.conditions,
         }
+
+    @classmethod
+    def config_from_statistics(cls, init_args: Dict[str, Any], stats: Dict[str, Any]) -> Dict[str, Any]:
+        """Constructor arguments completed from the training data (``molsym train`` calls this).
+
+        For a conditional model: ``condition_mean`` / ``condition_mad`` (mean
+        and mean absolute deviation of each condition) and ``atom_counts``
+        with the conditional histogram ``p(N | c)`` over the first condition,
+        each where absent or ``auto``; all as plain lists. ``stats`` is the
+        data module's ``statistics``: ``num_atoms [n]`` and, when
+        conditioned, ``conditions`` (names) and ``condition [n, C]``
+        (training values). An unconditional model's ``atom_counts`` is left
+        to ``molsym train`` (the histogram of ``num_atoms``).
+        """
+        args = dict(init_args)
+        conditions = list(args.get("conditions") or [])
+        if not conditions:
+            for key in ("condition_mean", "condition_mad"):
+                if args.get(key) == "auto":
+                    del args[key]
+            return args
+        have = list(stats.get("conditions") or [])
+        if have != conditions or "condition" not in stats:
+            raise ValueError(f"model.init_args.conditions is {conditions} but the data module provides the "
+                             f"conditions {have}: set data.init_args.conditions to the same list")
+        values = torch.as_tensor(stats["condition"], dtype=torch.float64).reshape(-1, len(conditions))
+        mean = values.mean(0)
+        mad = (values - mean).abs().mean(0)
+        mad = torch.where(mad > 0, mad, torch.ones_like(mad))
+        if args.get("condition_mean", "auto") == "auto":
+            args["condition_mean"] = mean.tolist()
+        if args.get("condition_mad", "auto") == "auto":
+            args["condition_mad"] = mad.tolist()
+        if args.get("atom_counts", "auto") == "auto":
+            args["atom_counts"] = AtomCountDistribution.fit(stats["num_atoms"], values[:, 0]).to_config()
+        return args
 
     # ---------------------------------------------------------------- features
     def encode(self, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -128,7 +169,8 @@ class EquivariantDiffusion(nn.Module):
             return None
         if "condition" not in batch:
             raise ValueError(f"this model is conditioned on {self.conditions}; the batch has no 'condition'")
-        c = batch["condition"].to(torch.float64).view(-1, len(self.conditions))
+        c = batch["condition"].to(device=self.condition_mean.device, dtype=torch.float64)
+        c = c.view(-1, len(self.conditions))
         return ((c - self.condition_mean) / self.condition_mad).to(dtype)
 
     def denoise(self, z_x, z_h, t: torch.Tensor, batch: torch.Tensor, num_graphs: int,
@@ -137,41 +179,91 @@ class EquivariantDiffusion(nn.Module):
         return self.denoiser(z_x, z_h, t.to(z_x.dtype) / self.T, batch, num_graphs, condition)
 
     def sample_noise(self, batch: torch.Tensor, num_graphs: int, dtype, generator=None):
-        """``(eps_x [N, 3]`` in the zero-centre subspace, ``eps_h [N, F])``."""
+        """``(eps_x [N, 3]`` in the zero-centre subspace, ``eps_h [N, F])`` on ``batch``'s device.
+
+        With a ``generator`` the draws are made on its device (a CPU generator
+        serves a GPU model), else with the global RNG of ``batch``'s device.
+        """
         eps_x = sample_zero_com_gaussian(batch, num_graphs, dtype=dtype, generator=generator)
-        eps_h = torch.randn(batch.shape[0], self.num_features, dtype=dtype, device=batch.device,
-                            generator=generator)
-        return eps_x, eps_h
+        draw_on = generator.device if generator is not None else batch.device
+        eps_h = torch.randn(batch.shape[0], self.num_features, dtype=dtype, device=draw_on, generator=generator)
+        return eps_x, eps_h.to(batch.device)
+
+    def sample_timesteps(self, num_graphs: int, low: int, device, generator=None) -> torch.Tensor:
+        """``t ~ U{low..T}`` for every molecule ``[B]`` (drawn like :meth:`sample_noise`)."""
+        draw_on = generator.device if generator is not None else device
+        return torch.randint(low, self.T + 1, (num_graphs,), device=draw_on, generator=generator).to(device)
 
     def _alpha_sigma(self, t: torch.Tensor, dtype) -> Tuple[torch.Tensor, torch.Tensor]:
         gamma = self.schedule.gamma(t).to(dtype)
         return torch.sigmoid(-gamma).sqrt(), torch.sigmoid(gamma).sqrt()
 
-    def _squared_error(self, batch: Batch, x, h, t, eps_x, eps_h, cond) -> torch.Tensor:
-        """``|eps - eps_hat|^2`` per molecule ``[B]`` at timesteps ``t [B]``."""
+    def _squared_error(self, batch: Batch, x, h, t, eps_x, eps_h, cond) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``|eps_x - eps_hat_x|^2`` per molecule ``[B]`` and ``|eps_h - eps_hat_h|^2`` per molecule
+        and channel ``[B, F]``, at timesteps ``t [B]``."""
         B, idx = batch["num_atoms"].shape[0], batch["batch"]
         alpha, sigma = self._alpha_sigma(t, x.dtype)
         z_x = alpha[idx, None] * x + sigma[idx, None] * eps_x
         z_h = alpha[idx, None] * h + sigma[idx, None] * eps_h
         pred_x, pred_h = self.denoise(z_x, z_h, t, idx, B, cond)
-        per_atom = ((eps_x - pred_x) ** 2).sum(-1) + ((eps_h - pred_h) ** 2).sum(-1)
-        return segment_sum(per_atom, idx, B)
+        return segment_sum(((eps_x - pred_x) ** 2).sum(-1), idx, B), segment_sum((eps_h - pred_h) ** 2, idx, B)
 
     # -------------------------------------------------------------------- loss
-    def training_loss(self, batch: Batch) -> Dict[str, torch.Tensor]:
-        """Simplified L2 objective; returns ``{"loss": scalar, "l2": [B]}``."""
+    def training_loss(self, batch: Batch, generator: Optional[torch.Generator] = None) -> Dict[str, torch.Tensor]:
+        """Simplified L2 objective ``|eps - eps_hat|^2`` per dimension, ``t ~ U{0..T}``.
+
+        Parameters
+        ----------
+        batch : dict
+            See the class docstring.
+        generator : torch.Generator, optional
+            Source of the timesteps and the noise (validation passes a seeded
+            one, so its loss is repeatable); the global RNG when None.
+
+        Returns
+        -------
+        dict of scalars: ``loss`` and its parts ``pos``, ``types`` and
+        ``charges`` (the coordinate, one-hot and charge channels; they add up
+        to ``loss``), each a mean over molecules of squared error per dimension.
+        """
         x, h = self.encode(batch)
-        B, idx = batch["num_atoms"].shape[0], batch["batch"]
-        t = torch.randint(0, self.T + 1, (B,), device=x.device)
-        eps_x, eps_h = self.sample_noise(idx, B, x.dtype)
-        err = self._squared_error(batch, x, h, t, eps_x, eps_h, self.normalise_condition(batch, x.dtype))
-        dims = subspace_dim(batch["num_atoms"]) + batch["num_atoms"] * self.num_features
-        l2 = err / dims.to(x.dtype)
-        return {"loss": l2.mean(), "l2": l2}
+        n, idx = batch["num_atoms"], batch["batch"]
+        B = n.shape[0]
+        t = self.sample_timesteps(B, 0, x.device, generator)
+        eps_x, eps_h = self.sample_noise(idx, B, x.dtype, generator)
+        err_x, err_h = self._squared_error(batch, x, h, t, eps_x, eps_h, self.normalise_condition(batch, x.dtype))
+        dims = (subspace_dim(n) + n * self.num_features).to(x.dtype)
+        parts = {"pos": err_x, "types": err_h[:, : self.num_types].sum(-1), "charges": err_h[:, self.num_types]}
+        terms = {name: (err / dims).mean() for name, err in parts.items()}
+        return {"loss": terms["pos"] + terms["types"] + terms["charges"], **terms}
+
+    def validation_metrics(self, batch: Batch, generator: Optional[torch.Generator] = None) -> Dict[str, torch.Tensor]:
+        """What validation reports beside the loss, means over the batch in nats per molecule:
+        ``nll``, the one-sample variational bound of :meth:`nll` (infinite when a molecule's size
+        never occurs in training), and ``nll_given_n``, the same bound without ``-log p(N)``.
+        The draws come from ``generator``."""
+        out = self.nll(batch, generator=generator)
+        given_n = out["kl_prior"] + out["diffusion"] + out["recon"] + out["log_det"]
+        return {"nll": out["nll"].mean(), "nll_given_n": given_n.mean()}
+
+    # ---------------------------------------------------------------- sampling
+    def sample_molecules(self, num: int, steps: Optional[int] = None, generator: Optional[torch.Generator] = None,
+                         batch_size: int = 100, method: str = "ancestral", eta: float = 0.0,
+                         condition=None, num_atoms: Optional[torch.Tensor] = None,
+                         progress: bool = False) -> List[Any]:
+        """``num`` molecules as :class:`~molsym.generate.GeneratedMolecule` (no bonds).
+
+        See :func:`molsym.diffusion.sampler.sample_molecules` for the arguments.
+        """
+        from .sampler import sample_molecules
+
+        return sample_molecules(self, num, steps=steps, generator=generator, batch_size=batch_size, method=method,
+                                eta=eta, condition=condition, num_atoms=num_atoms, progress=progress)
 
     # --------------------------------------------------------------------- NLL
     def nll(self, batch: Batch, t: Optional[torch.Tensor] = None,
-            noise: Optional[Tuple[torch.Tensor, ...]] = None) -> Dict[str, torch.Tensor]:
+            noise: Optional[Tuple[torch.Tensor, ...]] = None,
+            generator: Optional[torch.Generator] = None) -> Dict[str, torch.Tensor]:
         """One-sample estimate of the variational bound on ``-log p(pos, types, charges, N)``.
 
         Parameters
@@ -184,6 +276,8 @@ class EquivariantDiffusion(nn.Module):
             Noise for the diffusion term and for the ``t = 0`` term; random if
             None. Passing them makes the estimate deterministic (used by the
             invariance tests: rotate / permute the noise with the molecule).
+        generator : torch.Generator, optional
+            Source of the ``t`` and ``noise`` not passed (global RNG if None).
 
         Returns
         -------
@@ -196,9 +290,9 @@ class EquivariantDiffusion(nn.Module):
         B = n.shape[0]
         cond = self.normalise_condition(batch, dtype)
         if t is None:
-            t = torch.randint(1, self.T + 1, (B,), device=x.device)
+            t = self.sample_timesteps(B, 1, x.device, generator)
         if noise is None:
-            noise = self.sample_noise(idx, B, dtype) + self.sample_noise(idx, B, dtype)
+            noise = self.sample_noise(idx, B, dtype, generator) + self.sample_noise(idx, B, dtype, generator)
         eps_x, eps_h, eps0_x, eps0_h = noise
         d_x = subspace_dim(n).to(dtype)
         d_h = (n * self.num_features).to(dtype)
@@ -212,7 +306,8 @@ class EquivariantDiffusion(nn.Module):
         # T * L_t with L_t = 1/2 (SNR(t-1)/SNR(t) - 1) |eps - eps_hat|^2
         g_t, g_s = self.schedule.gamma(t).to(dtype), self.schedule.gamma(t - 1).to(dtype)
         weight = torch.expm1(g_t - g_s)
-        diffusion = self.T * 0.5 * weight * self._squared_error(batch, x, h, t, eps_x, eps_h, cond)
+        err_x, err_h = self._squared_error(batch, x, h, t, eps_x, eps_h, cond)
+        diffusion = self.T * 0.5 * weight * (err_x + err_h.sum(-1))
 
         recon = -self._log_p_given_z0(batch, x, h, eps0_x, eps0_h, cond)
         log_det = d_x * math.log(self.norm_values[0])

@@ -8,7 +8,7 @@ come with large molecules.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
@@ -28,11 +28,17 @@ class AtomCountDistribution(nn.Module):
     joint : [bins, max_N + 1] float tensor, optional
         Counts per (property bin, size). Build both with :meth:`fit`.
 
+    A config holds the histogram in plain types (:meth:`to_config`, read back
+    by :meth:`from_spec`), so training checkpoints stay loadable with
+    ``torch.load(weights_only=True)``.
+
     Examples
     --------
     >>> d = AtomCountDistribution.fit(torch.tensor([3, 3, 5]))
     >>> round(float(d.log_prob(torch.tensor([3])).exp()), 3)
     0.667
+    >>> AtomCountDistribution.from_spec(d.to_config()).counts.tolist()
+    [0.0, 0.0, 0.0, 2.0, 0.0, 1.0]
     """
 
     def __init__(self, counts: torch.Tensor, edges: Optional[torch.Tensor] = None,
@@ -62,6 +68,30 @@ class AtomCountDistribution(nn.Module):
         joint.index_put_((bins, num_atoms), torch.ones_like(prop), accumulate=True)
         return cls(counts, edges, joint)
 
+    @classmethod
+    def from_spec(cls, spec) -> "AtomCountDistribution":
+        """A distribution from ``spec``: an instance (returned as is), counts ``[max_N + 1]``
+        (list or tensor), or the dict ``{"counts", "edges", "joint"}`` of :meth:`to_config`."""
+        if isinstance(spec, cls):
+            return spec
+        if isinstance(spec, dict):
+            unknown = set(spec) - {"counts", "edges", "joint"}
+            if "counts" not in spec or unknown:
+                raise ValueError(f"atom_counts: a dict needs 'counts' (and optionally 'edges', 'joint'), "
+                                 f"got keys {sorted(spec)}")
+            return cls(spec["counts"], spec.get("edges"), spec.get("joint"))
+        if isinstance(spec, str):
+            raise ValueError(f"atom_counts: {spec!r} is not a histogram (molsym train replaces 'auto' by the "
+                             "histogram of the training molecules)")
+        return cls(torch.as_tensor(spec, dtype=torch.float64))
+
+    def to_config(self) -> dict:
+        """The histograms as plain lists: ``{"counts"}``, plus ``"edges"`` and ``"joint"`` if conditional."""
+        out = {"counts": self.counts.double().tolist()}
+        if self.joint.shape[0] > 0:
+            out.update(edges=self.edges.double().tolist(), joint=self.joint.double().tolist())
+        return out
+
     @property
     def max_atoms(self) -> int:
         """Largest molecule size seen in training."""
@@ -75,12 +105,38 @@ class AtomCountDistribution(nn.Module):
         logp = torch.log(probs[n.clamp(0, self.max_atoms)])
         return torch.where(inside, logp, torch.full_like(logp, float("-inf")))
 
+    def _buffers_for(self, generator: Optional[torch.Generator]):
+        """``(counts, edges, joint)`` as float64 on the device of the draws (the generator's, else the buffers')."""
+        device = generator.device if generator is not None else self.counts.device
+        return tuple(b.to(device=device, dtype=torch.float64) for b in (self.counts, self.edges, self.joint))
+
     def sample(self, num: int, prop: Optional[torch.Tensor] = None,
                generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """Draw ``num`` sizes; given property values ``prop [num]``, from ``p(N | c)``."""
-        if prop is None or self.joint.shape[0] == 0:
-            return torch.multinomial(self.counts, num, replacement=True, generator=generator)
-        prop = torch.as_tensor(prop, dtype=torch.float64).reshape(-1).expand(num).contiguous()
-        bins = torch.bucketize(prop, self.edges[1:-1].contiguous())
-        rows = self.joint[bins] + 1e-12 * self.counts  # never an all-zero row
+        """Draw ``num`` sizes; given property values ``prop [num]``, from ``p(N | c)``.
+
+        The draws are made on the generator's device (a CPU generator also
+        serves a model on a GPU).
+        """
+        counts, edges, joint = self._buffers_for(generator)
+        if prop is None or joint.shape[0] == 0:
+            return torch.multinomial(counts, num, replacement=True, generator=generator)
+        prop = torch.as_tensor(prop, dtype=torch.float64).to(counts.device).reshape(-1).expand(num).contiguous()
+        bins = torch.bucketize(prop, edges[1:-1].contiguous())
+        rows = joint[bins] + 1e-12 * counts  # never an all-zero row
         return torch.multinomial(rows, 1, replacement=True, generator=generator).view(-1)
+
+    def sample_joint(self, num: int, generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Draw ``num`` pairs ``(size [num], property [num] float64)`` from the fitted joint histogram.
+
+        A (property bin, size) cell is drawn with probability proportional to
+        its training count, the property uniformly within the bin, so the
+        pairs follow the training data up to the bin width.
+        """
+        _, edges, joint = self._buffers_for(generator)
+        if joint.shape[0] == 0:
+            raise ValueError("this size distribution has no property histogram (fit it with prop=...)")
+        width = joint.shape[1]
+        cells = torch.multinomial(joint.reshape(-1), num, replacement=True, generator=generator)
+        b, n = cells // width, cells % width
+        u = torch.rand(num, dtype=torch.float64, device=joint.device, generator=generator)
+        return n, edges[b] + u * (edges[b + 1] - edges[b])

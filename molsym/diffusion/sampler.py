@@ -22,7 +22,7 @@ Coordinate noise is always drawn in the zero-centre subspace, so every
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 from tqdm.auto import tqdm
@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from .diffusion import EquivariantDiffusion
 from .subspace import remove_mean
 
-__all__ = ["timestep_grid", "ancestral_step", "ddim_step", "sample"]
+__all__ = ["timestep_grid", "ancestral_step", "ddim_step", "sample", "sample_molecules"]
 
 
 def timestep_grid(T: int, steps: int) -> torch.Tensor:
@@ -136,3 +136,77 @@ def sample(model: EquivariantDiffusion, num_atoms: torch.Tensor, steps: Optional
     species = torch.tensor(model.species, device=device)
     out.update(atomic_numbers=species[out["types"]], batch=batch, num_atoms=num_atoms)
     return out
+
+
+def _conditions_and_sizes(model: EquivariantDiffusion, num: int, condition, num_atoms, generator):
+    """Raw conditions ``[num, C]`` (None if unconditional) and sizes ``[num]`` for :func:`sample_molecules`."""
+    C = len(model.conditions)
+    if not C:
+        if condition is not None:
+            raise ValueError("this generator is unconditional; pass no condition")
+        sizes = model.atom_counts.sample(num, generator=generator) if num_atoms is None else num_atoms
+        return None, torch.as_tensor(sizes, dtype=torch.long).cpu()
+    if condition is None:
+        if C != 1:
+            raise ValueError(f"this generator is conditioned on {model.conditions}; pass condition=")
+        drawn, prop = model.atom_counts.sample_joint(num, generator=generator)  # (N, c) like the training data
+        cond = prop.cpu().view(num, 1)
+        sizes = drawn if num_atoms is None else num_atoms
+    else:
+        cond = torch.as_tensor(condition, dtype=torch.float64).cpu().reshape(-1, C)
+        if cond.shape[0] == 1:
+            cond = cond.expand(num, C)
+        if cond.shape[0] != num:
+            raise ValueError(f"condition: one row of {C} values or {num} rows, got {cond.shape[0]} rows")
+        sizes = num_atoms if num_atoms is not None else model.atom_counts.sample(num, prop=cond[:, 0],
+                                                                                  generator=generator)
+    return cond, torch.as_tensor(sizes, dtype=torch.long).cpu()
+
+
+def sample_molecules(model: EquivariantDiffusion, num: int, steps: Optional[int] = None,
+                     generator: Optional[torch.Generator] = None, batch_size: int = 100,
+                     method: str = "ancestral", eta: float = 0.0, condition=None,
+                     num_atoms: Optional[torch.Tensor] = None, progress: bool = False) -> List:
+    """Generate ``num`` molecules in batches of ``batch_size``, as :class:`~molsym.generate.GeneratedMolecule`.
+
+    Parameters
+    ----------
+    model : EquivariantDiffusion
+        Sampled on the device of its weights.
+    num : int
+    steps, method, eta : see :func:`sample`
+        ``steps=None`` runs all ``T`` steps.
+    generator : torch.Generator, optional
+        Source of every draw (sizes, conditions, noise); a CPU generator also
+        serves a model on a GPU.
+    condition : [C] or [num, C] values, optional
+        Raw property values of a conditional model (one row for all
+        molecules, or one per molecule); without them a model with one
+        condition draws ``(N, c)`` pairs from its training histogram.
+    num_atoms : [num] ints, optional
+        Sizes; by default drawn from ``p(N)`` (or ``p(N | c)``).
+
+    Returns
+    -------
+    list of GeneratedMolecule
+        ``atomic_numbers``, ``pos`` (Å, zero-centred, float64), ``charges``
+        (decoded formal charges) and ``bonds=None``.
+    """
+    from molsym.generate.molecules import GeneratedMolecule
+
+    from .export import split_samples
+
+    if num < 1 or batch_size < 1:
+        raise ValueError(f"num and batch_size must be positive, got {num} and {batch_size}")
+    cond, sizes = _conditions_and_sizes(model, num, condition, num_atoms, generator)
+    if sizes.shape != (num,):
+        raise ValueError(f"num_atoms must hold {num} sizes, got shape {tuple(sizes.shape)}")
+    device = next(model.parameters()).device
+    molecules = []
+    for start in range(0, num, batch_size):
+        part = slice(start, start + batch_size)
+        out = sample(model, sizes[part], steps=steps, method=method, eta=eta,
+                     condition=None if cond is None else cond[part], generator=generator, device=device,
+                     progress=progress)
+        molecules += [GeneratedMolecule(atomic_numbers=z, pos=pos, charges=q) for z, pos, q in split_samples(out)]
+    return molecules

@@ -46,9 +46,15 @@ def remove_mean(x: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.
 
 def sample_zero_com_gaussian(batch: torch.Tensor, num_graphs: int, dtype=None, device=None,
                              generator: torch.Generator | None = None) -> torch.Tensor:
-    """Standard normal noise ``[N, 3]`` restricted to the zero-centre subspace."""
+    """Standard normal noise ``[N, 3]`` restricted to the zero-centre subspace.
+
+    With a ``generator`` the draw is made on the generator's device and moved
+    to ``device`` (default: ``batch``'s), so a CPU generator serves a GPU batch.
+    """
     dtype = dtype or torch.get_default_dtype()
-    eps = torch.randn(batch.shape[0], 3, dtype=dtype, device=device or batch.device, generator=generator)
+    device = device or batch.device
+    draw_on = generator.device if generator is not None else device
+    eps = torch.randn(batch.shape[0], 3, dtype=dtype, device=draw_on, generator=generator).to(device)
     return remove_mean(eps, batch, num_graphs)
 
 

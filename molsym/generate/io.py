@@ -70,9 +70,9 @@ def load_generator(path, device: str = "cpu", dtype: torch.dtype = torch.float32
         raise DataError(str(path), None, f"generator class {class_path!r} is not a molsym class")
     state = payload["state_dict"]
     counts = AtomCountDistribution(state["atom_counts.counts"], state["atom_counts.edges"], state["atom_counts.joint"])
-    model = import_object(class_path)(atom_counts=counts, **payload["config"])
-    model.load_state_dict(state)
-    model.to(device=device, dtype=dtype).eval()
+    model = import_object(class_path)(atom_counts=counts, **payload["config"]).to(dtype=dtype)
+    model.load_state_dict(state)  # after the cast: float64 weights are not rounded through float32
+    model.to(device=device).eval()
     return model, payload.get("extra", {})
 
 

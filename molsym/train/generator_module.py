@@ -4,7 +4,9 @@ The generator is named by the config's ``model`` spec (``class_path`` /
 ``init_args``) and must provide ``training_loss(batch, generator=None)``
 returning a dict with ``loss`` and its named terms, and
 ``sample_molecules(num, steps, generator)`` returning generated molecules
-(see :mod:`molsym.generate.molecules`). As for force fields, the EMA of the
+(see :mod:`molsym.generate.molecules`); an optional
+``validation_metrics(batch, generator)`` adds scalars logged as ``val/<name>``
+(EDM: ``val/nll``). As for force fields, the EMA of the
 weights is what validation, checkpoint selection and export use. With
 ``val_samples > 0`` every validation also samples that many molecules from
 the EMA model and logs their stability (``val/mol_stable`` on the generated
@@ -103,6 +105,11 @@ class GeneratorModule(pl.LightningModule):
         for name, value in out.items():
             if name != "loss":
                 self.log(f"val/loss_{name}", value, batch_size=size)
+        extra = getattr(self.averaged_model, "validation_metrics", None)
+        if extra is not None:  # figures a generator reports beside its loss (EDM: the NLL bound)
+            with torch.no_grad():
+                for name, value in extra(batch, generator=gen).items():
+                    self.log(f"val/{name}", value, batch_size=size)
 
     def on_validation_epoch_end(self) -> None:
         n = int(self.hparams.val_samples)

@@ -9,7 +9,7 @@ from rdkit.Chem import AllChem
 from molsym.cli.main import main
 from molsym.diffusion import AtomCountDistribution, EquivariantDiffusion
 from molsym.diffusion.export import read_sdf, write_sdf
-from molsym.diffusion.io import save_generator
+from molsym.generate import save_generator
 
 
 def _embedded(smiles, seed=0):
@@ -33,7 +33,7 @@ def generator_file(tmp_path):
 def test_generate_writes_sdf_xyz_png(tmp_path, generator_file, capsys):
     out = tmp_path / "mols.sdf"
     rc = main(["generate", "--model", str(generator_file), "--n", "5", "--steps", "4", "--batch-size", "3",
-               "--condition", "alpha=2.5", "--out", str(out), "--png", "4"])
+               "--condition", "alpha=2.5", "--out", str(out), "--png", "4", "--xyz"])
     assert rc == 0
     mols = read_sdf(out)
     assert len(mols) == 5 and all(4 <= len(z) <= 6 for z, _, _ in mols)

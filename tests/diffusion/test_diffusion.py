@@ -1,4 +1,5 @@
 """Loss, variational bound and samplers of EquivariantDiffusion."""
+import numpy as np
 import pytest
 import torch
 
@@ -116,3 +117,71 @@ def test_conditional_model_needs_a_condition():
     b["condition"] = b["condition"] + 5
     e2 = model.denoise(x, h, t, b["batch"], 2, model.normalise_condition(b, torch.float32))[1]
     assert not torch.allclose(e1, e2)
+
+
+def test_training_loss_with_a_generator_is_repeatable_and_its_parts_add_up():
+    model = tiny_model()
+    b = random_batch((4, 5, 3))
+    first = model.training_loss(b, generator=torch.Generator().manual_seed(7))
+    again = model.training_loss(b, generator=torch.Generator().manual_seed(7))
+    other = model.training_loss(b, generator=torch.Generator().manual_seed(8))
+    assert set(first) == {"loss", "pos", "types", "charges"}
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not torch.equal(first["loss"], other["loss"])
+    assert torch.allclose(first["pos"] + first["types"] + first["charges"], first["loss"])
+    assert all(first[k].shape == () and first[k] > 0 for k in first)
+    # the generator's draws do not touch the global RNG
+    state = torch.get_rng_state()
+    model.training_loss(b, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_validation_metrics_are_the_bound_with_and_without_p_of_n():
+    model = tiny_model()
+    b = random_batch((4, 6))  # size 6 never occurs in the training histogram
+    out = model.validation_metrics(b, generator=torch.Generator().manual_seed(0))
+    ref = model.nll(b, generator=torch.Generator().manual_seed(0))
+    assert torch.isinf(out["nll"]) and torch.isfinite(out["nll_given_n"])
+    terms = ref["kl_prior"] + ref["diffusion"] + ref["recon"] + ref["log_det"]
+    assert torch.allclose(out["nll_given_n"], terms.mean())
+    assert torch.allclose(terms[0] - ref["log_pN"][0], ref["nll"][0])
+
+
+def _tame(model):
+    for layer in model.denoiser.layers:  # undo the test amplification for a tame sampler
+        layer.phi_x[-1].weight.data.div_(300.0)
+    return model
+
+
+def test_sample_molecules_returns_records_of_the_sampled_batch():
+    from molsym.generate import GeneratedMolecule
+    from molsym.diffusion.export import split_samples
+
+    model = _tame(tiny_model(dtype=torch.float32))
+    mols = model.sample_molecules(5, steps=4, generator=torch.Generator().manual_seed(3), batch_size=2)
+    assert len(mols) == 5 and all(isinstance(m, GeneratedMolecule) and m.bonds is None for m in mols)
+    assert {m.num_atoms for m in mols} <= {3, 4, 5}  # sizes from p(N) of the histogram {3, 4, 4, 5}
+    # the same draws as sizes from p(N) then sample() batch by batch, with one generator
+    gen = torch.Generator().manual_seed(3)
+    sizes = model.atom_counts.sample(5, generator=gen)
+    flat = []
+    for start in range(0, 5, 2):
+        flat += split_samples(sample(model, sizes[start:start + 2], steps=4, generator=gen))
+    for m, (z, pos, q) in zip(mols, flat):
+        assert np.array_equal(m.atomic_numbers, z) and np.allclose(m.pos, pos) and np.array_equal(m.charges, q)
+    with pytest.raises(ValueError, match="unconditional"):
+        model.sample_molecules(2, steps=2, condition=[1.0])
+    with pytest.raises(ValueError, match="steps"):
+        model.sample_molecules(2, steps=model.T + 1)
+
+
+def test_conditional_sample_molecules_with_and_without_a_condition():
+    model = _tame(tiny_model(conditions=("alpha",), dtype=torch.float32))
+    # property 1..2 came with sizes 3 and 4, 3..4 with sizes 4 and 5 (two bins)
+    low = model.sample_molecules(6, steps=2, condition=[1.2], generator=torch.Generator().manual_seed(0))
+    high = model.sample_molecules(6, steps=2, condition=[3.8], generator=torch.Generator().manual_seed(0))
+    assert {m.num_atoms for m in low} <= {3, 4} and {m.num_atoms for m in high} <= {4, 5}
+    drawn = model.sample_molecules(4, steps=2, generator=torch.Generator().manual_seed(1))  # (N, c) drawn jointly
+    assert len(drawn) == 4 and {m.num_atoms for m in drawn} <= {3, 4, 5}
+    with pytest.raises(ValueError, match="rows"):
+        model.sample_molecules(3, steps=2, condition=[[1.0], [2.0]])
