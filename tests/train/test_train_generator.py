@@ -1,38 +1,18 @@
 """`molsym train` trains a generator as it trains a force field: checkpoints, sampled-quality logs,
 resume after a kill (bit for bit), and the exported EMA generator file."""
-import ase
-import ase.io
 import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
-from rdkit import Chem
-from rdkit.Chem import AllChem
 
 from molsym.cli.main import main
 from molsym.generate import load_generator
 from molsym.train import train
 from molsym.train.run import checkpoint_dir, is_generator_config
 
-SMILES = ["CCO", "CC#N", "O=CO", "CCC", "C=CC", "CO", "CN", "OCC=O", "CC(C)O", "C1CC1", "N#CC#N", "CC=O",
-          "NCCO", "C#CC", "OC=O", "CC(N)=O", "COC", "C=O", "NC=O", "CCN"]
-
-
-@pytest.fixture(scope="module")
-def molecules_file(tmp_path_factory):
-    frames = []
-    for s in SMILES:
-        mol = Chem.AddHs(Chem.MolFromSmiles(s))
-        AllChem.EmbedMolecule(mol, randomSeed=0)
-        AllChem.MMFFOptimizeMolecule(mol)
-        frames.append(ase.Atoms(numbers=[a.GetAtomicNum() for a in mol.GetAtoms()],
-                                positions=mol.GetConformer().GetPositions()))
-    path = tmp_path_factory.mktemp("gen") / "mols.xyz"
-    ase.io.write(path, frames, format="extxyz")
-    return path
-
 
 def flow_config(path, out, max_epochs=3):
+    """A resolved config for a seconds-long flow-generator run on the molecules of ``path``."""
     return {
         "seed": 0, "dtype": "float64", "output_dir": str(out),
         "data": {"class_path": "molsym.flow.FlowDataModule",

@@ -49,3 +49,24 @@ def tiny_config(data: Path, out: Path, **trainer) -> dict:
                     "enable_progress_bar": False, "log_every_n_steps": 1, "enable_model_summary": False,
                     "num_sanity_val_steps": 0, **trainer},
     }
+
+
+#: Small organic molecules (H, C, N, O) for the generator tests.
+SMILES = ["CCO", "CC#N", "O=CO", "CCC", "C=CC", "CO", "CN", "OCC=O", "CC(C)O", "C1CC1", "N#CC#N", "CC=O",
+          "NCCO", "C#CC", "OC=O", "CC(N)=O", "COC", "C=O", "NC=O", "CCN"]
+
+
+def write_molecules(path: Path) -> Path:
+    """MMFF-relaxed RDKit conformers (explicit H) of :data:`SMILES` as an extxyz file."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    frames = []
+    for s in SMILES:
+        mol = Chem.AddHs(Chem.MolFromSmiles(s))
+        AllChem.EmbedMolecule(mol, randomSeed=0)
+        AllChem.MMFFOptimizeMolecule(mol)
+        frames.append(Atoms(numbers=[a.GetAtomicNum() for a in mol.GetAtoms()],
+                            positions=mol.GetConformer().GetPositions()))
+    write(path, frames, format="extxyz")
+    return path
