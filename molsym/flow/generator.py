@@ -135,7 +135,12 @@ class FlowMatchingGenerator(nn.Module):
         B, N = mask.shape
         t = torch.rand(B, generator=generator).to(mask.device) * (1 - 1e-3)
         z = self.noisy(batch, t, generator)
-        out = self.network(z["pos"], z["types"], z["charges"], z["bonds"], t, mask)
+        inputs = (z["pos"], z["types"], z["charges"], z["bonds"], t, mask)
+        previous = None
+        if self.network.self_condition and float(torch.rand((), generator=generator)) < 0.5:
+            with torch.no_grad():  # self-conditioning: half of the steps see the model's own first guess
+                previous = self.network(*inputs)
+        out = self.network(*inputs, previous=previous)
         m = mask.to(out["pos"].dtype)
         n = m.sum(1)
         sq = ((out["pos"] - z["x1"]) ** 2).sum(-1)                             # [B, N]
@@ -186,10 +191,11 @@ class FlowMatchingGenerator(nn.Module):
         charges = torch.full((B, N), mc, device=device)
         bonds = torch.full((B, N, N), mb, device=device)
         grid = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
+        out = None
         for k in range(steps):
             t, s = float(grid[k]), float(grid[k + 1])
             tb = torch.full((B,), t, dtype=dtype, device=device)
-            out = self.network(x, types, charges, bonds, tb, mask)
+            out = self.network(x, types, charges, bonds, tb, mask, previous=out if k else None)
             x = remove_com(x + (s - t) / (1 - t) * (out["pos"] - x), mask)
             p_unmask = 1.0 if k == steps - 1 else (s - t) / (1 - t)
             p_remask = 0.0 if k == steps - 1 else eta * (s - t)

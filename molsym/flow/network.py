@@ -104,6 +104,10 @@ class FlowNetwork(nn.Module):
     num_rbf : int
         Gaussians in the distance expansion (0 to ``rbf_cutoff`` Å).
     rbf_cutoff : float
+    self_condition : bool
+        Take an earlier prediction as a further input (self-conditioning;
+        :meth:`molsym.flow.FlowMatchingGenerator.training_loss` feeds one on
+        half of the steps, the sampler the previous step's).
 
     Examples
     --------
@@ -115,8 +119,13 @@ class FlowNetwork(nn.Module):
     """
 
     def __init__(self, num_types: int, num_charges: int, num_bonds: int, hidden: int = 128, edge_dim: int = 32,
-                 msg_dim: int = 64, num_layers: int = 6, num_rbf: int = 20, rbf_cutoff: float = 7.0):
+                 msg_dim: int = 64, num_layers: int = 6, num_rbf: int = 20, rbf_cutoff: float = 7.0,
+                 self_condition: bool = False):
         super().__init__()
+        self.self_condition = bool(self_condition)
+        if self.self_condition:  # the previous prediction as input: its distances, type/charge/bond probabilities
+            self.cond_atoms = nn.Linear(num_types + num_charges, hidden, bias=False)
+            self.cond_pairs = nn.Linear(num_bonds + num_rbf, edge_dim, bias=False)
         self.type_embed = nn.Embedding(num_types + 1, hidden)
         self.charge_embed = nn.Embedding(num_charges + 1, hidden)
         self.bond_embed = nn.Embedding(num_bonds + 1, edge_dim)
@@ -129,13 +138,17 @@ class FlowNetwork(nn.Module):
         self.bond_dist = nn.Linear(num_rbf, edge_dim, bias=False)
         self.bond_head = nn.Sequential(nn.Linear(edge_dim, edge_dim), nn.SiLU(), nn.Linear(edge_dim, num_bonds))
 
-    def forward(self, pos, types, charges, bonds, t, mask):
+    def forward(self, pos, types, charges, bonds, t, mask, previous=None):
         """Predictions for noisy inputs.
 
         Parameters
         ----------
         pos : [B, N, 3] Å, centred; types, charges : [B, N] class ids (MASK allowed);
         bonds : [B, N, N] class ids, symmetric; t : [B] in [0, 1]; mask : [B, N] bool.
+        previous : dict, optional
+            With ``self_condition``: an earlier output of this network for the
+            same inputs (zeros are used when None). Its positions enter only
+            through distances, its logits as probabilities.
 
         Returns
         -------
@@ -150,6 +163,8 @@ class FlowNetwork(nn.Module):
         temb = self.time(t.to(pos.dtype))                               # [B, F]
         h = self.type_embed(types) + self.charge_embed(charges) + temb.unsqueeze(1)
         e = self.bond_embed(bonds)
+        if self.self_condition:
+            h, e = self._condition(h, e, previous)
         x = pos * node_mask
         for layer, tproj in zip(self.layers, self.time_per_layer):
             h = h + tproj(temb).unsqueeze(1)
@@ -160,3 +175,17 @@ class FlowNetwork(nn.Module):
         bond_logits = self.bond_head(e + self.bond_dist(self.rbf(dist)))
         return {"pos": x, "types": self.type_head(h), "charges": self.charge_head(h),
                 "bonds": 0.5 * (bond_logits + bond_logits.transpose(1, 2))}
+
+    def _condition(self, h, e, previous):
+        """Add the embedding of a previous prediction (self-conditioning) to atom and pair features."""
+        B, N, _ = h.shape
+        if previous is None:
+            atoms = h.new_zeros(B, N, self.cond_atoms.in_features)
+            pairs = e.new_zeros(B, N, N, self.cond_pairs.in_features)
+        else:
+            x = previous["pos"].detach()
+            dist = torch.sqrt(((x.unsqueeze(2) - x.unsqueeze(1)) ** 2).sum(-1) + 1e-8)
+            atoms = torch.cat([torch.softmax(previous["types"].detach(), -1),
+                               torch.softmax(previous["charges"].detach(), -1)], dim=-1)
+            pairs = torch.cat([torch.softmax(previous["bonds"].detach(), -1), self.rbf(dist)], dim=-1)
+        return h + self.cond_atoms(atoms), e + self.cond_pairs(pairs)

@@ -86,3 +86,24 @@ def test_padding_and_other_molecules_change_nothing():
     other = net(x2, ty, ch, bo, t, mask)
     assert torch.allclose(other["pos"][1], out["pos"][1], atol=1e-12)
     assert not torch.allclose(other["pos"][0], out["pos"][0])
+
+
+@pytest.mark.parametrize("reflect", [False, True])
+def test_self_conditioned_network_is_equivariant_in_both_inputs(dtype, reflect):
+    gen = torch.Generator().manual_seed(6)
+    torch.manual_seed(6)
+    net = FlowNetwork(5, 3, 5, hidden=16, edge_dim=8, msg_dim=8, num_layers=2, num_rbf=8,
+                      self_condition=True).to(dtype)
+    x, ty, ch, bo, t, mask = _inputs(gen, dtype, sizes=(5, 5))
+    first = net(x, ty, ch, bo, t, mask)
+    out = net(x, ty, ch, bo, t, mask, previous=first)
+    assert (out["types"] - first["types"]).abs().max() > 1e-6  # the previous prediction is used
+    R = random_orthogonal(gen, reflect).to(dtype)
+    perm = torch.randperm(5, generator=gen)
+    moved_prev = {"pos": (first["pos"] @ R.T)[:, perm], "types": first["types"][:, perm],
+                  "charges": first["charges"][:, perm], "bonds": first["bonds"][:, perm][:, :, perm]}
+    moved = net((x @ R.T)[:, perm], ty[:, perm], ch[:, perm], bo[:, perm][:, :, perm], t, mask, previous=moved_prev)
+    tol = 1e-10 if dtype == torch.float64 else 1e-4
+    assert torch.allclose(moved["pos"], (out["pos"] @ R.T)[:, perm], atol=tol, rtol=0)
+    assert torch.allclose(moved["bonds"], out["bonds"][:, perm][:, :, perm], atol=tol, rtol=0)
+    assert torch.allclose(moved["types"], out["types"][:, perm], atol=tol, rtol=0)
