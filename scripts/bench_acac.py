@@ -53,6 +53,9 @@ def parse_args(argv=None):
                    help="mace-torch's --seed (default 0, the seed of every earlier comparison); the train/validation "
                         "split is molsym's and does not change with it")
     p.add_argument("--skip-molsym", action="store_true", help="only run mace-torch")
+    p.add_argument("--force", action="store_true",
+                   help="retrain molsym even though <out>/molsym/checkpoints holds an earlier benchmark's "
+                        "checkpoints (they are deleted); without it the benchmark stops before training anything")
     p.add_argument("--concurrent", action="store_true",
                    help="train molsym and mace-torch at the same time (each with --threads threads) instead of "
                         "one after the other: half the wall time, and both see the same machine load")
@@ -102,7 +105,7 @@ def run_molsym(args, data: Path, out: Path) -> dict:
                      f"init_args: {{budget_seconds: {budget}, eta_min: {lr / 100}}}, interval: step}}")
     cfg = load_config(args.config, [f"output_dir={out / 'molsym'}", f"trainer.max_time={_budget(budget)}",
                                     *extra, *args.overrides])
-    result = train(cfg)
+    result = train(cfg, force=args.force)
     seconds = result["fit_seconds"]  # Trainer.fit wall time: training and validation
     model, hp = load_checkpoint_model(result["best"])
     model = model.to(getattr(torch, args.eval_dtype))
@@ -306,6 +309,12 @@ def main(argv=None) -> int:
     data, out = Path(args.data), Path(args.out)
     if not (data / "train_300K.xyz").is_file():
         print(f"acac data not found in {data}", file=sys.stderr)
+        return 2
+    earlier = out / "molsym" / "checkpoints"
+    if not args.skip_molsym and not args.force and any((earlier / n).is_file() for n in ("last.ckpt", "best.ckpt")):
+        # checked before mace-torch starts (with --concurrent it would otherwise be left running)
+        print(f"bench_acac: error: {earlier} holds an earlier benchmark's checkpoints; "
+              "choose another --out or pass --force to retrain over them", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
     results = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "minutes": args.minutes,

@@ -74,7 +74,7 @@ class Snapshots(pl.Callback):
         from molsym.generate import save_generator
 
         cpu = (time.process_time() - self.cpu0) / 60
-        save_generator(module.averaged_model, self.folder / f"snap_{minutes:07.2f}.pt",
+        save_generator(module.averaged_model, self.folder / f"snap_{trainer.global_step:09d}.pt",
                        {"minutes": minutes, "cpu_minutes": cpu, "global_step": trainer.global_step})
 
 
@@ -93,7 +93,8 @@ def worker(args) -> None:
         "trainer.max_epochs=100000", f"trainer.max_time={{minutes: {args.minutes}}}",
         "trainer.enable_progress_bar=false", "trainer.check_val_every_n_epoch=1000000",
         "checkpoint.every_n_train_steps=1000000"])
-    train(cfg, extra_callbacks=[Snapshots(out / "snapshots", args.every)])
+    # the benchmark's own folder: a crashed earlier attempt (no results.json) is started over
+    train(cfg, extra_callbacks=[Snapshots(out / "snapshots", args.every)], force=True)
 
 
 def score(path: Path, samples: int, steps: int) -> dict:

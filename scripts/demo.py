@@ -26,7 +26,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--smiles", default="CCO", help="molecule to simulate (default ethanol, CCO)")
     p.add_argument("--frames", type=int, default=400, help="MD frames to generate (default 400)")
     p.add_argument("--minutes", type=float, default=4.0, help="training wall-clock budget in minutes (default 4)")
-    p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
+    p.add_argument("--out", default="outputs/demo",
+                   help="output folder (default outputs/demo); an earlier demo's run there is replaced")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for xTB and torch (default 1: on a shared or busy machine more OpenMP "
                         "threads than free cores slow both down by orders of magnitude; use 2 on an idle 2-core machine)")
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
     print(f"[2/3] training {cfg['model']['representation']['name']} for at most {args.minutes:g} min "
           f"({cfg['dtype']}, {args.threads} threads)")
     t1 = time.perf_counter()
-    result = train(cfg)
+    result = train(cfg, force=True)  # a demo starts over: `make demo` twice replaces the first demo's run
     train_s = time.perf_counter() - t1
 
     print("[3/3] evaluating the EMA weights of the best checkpoint on the held-out split")

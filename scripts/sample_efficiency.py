@@ -229,7 +229,8 @@ def main(argv=None):
                 entry = dict(done)
             else:
                 t0 = time.time()
-                res = train(run_config(base, args, name, size, pool_size, run_dir))
+                # no results entry: the run never finished (killed), so the study starts it over
+                res = train(run_config(base, args, name, size, pool_size, run_dir), force=True)
                 model = res["module"].averaged_model
                 entry = {"train_seconds": time.time() - t0, "schedule": args.schedule,
                          "parameters": sum(p.numel() for p in model.parameters())}

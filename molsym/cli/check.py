@@ -13,8 +13,13 @@ Apply random rotations (with and without reflection), translations and atom
 permutations to a structure and report, per output, the largest deviation from
 its transformation law: energy invariant, forces rotated and permuted, stress
 rotated as R S R^T. Also says whether the model tells mirror images apart.
+Each structure is evaluated from a clean state: a --calculator factory builds
+a fresh calculator for every evaluation (an SCF code such as tblite would
+otherwise start from the previous structure's wavefunction), and a --model
+calculator is reset before each one.
 Exit code 1 when an error exceeds the tolerance (sqrt(machine epsilon) of the
-model's dtype, relative to the output's size), 0 otherwise."""
+model's dtype, relative to the output's size) or an output holds NaN or inf,
+0 otherwise."""
 
 
 def add_parser(subparsers) -> None:
@@ -24,7 +29,7 @@ def add_parser(subparsers) -> None:
     src.add_argument("--model", help="a molsym model file (from `molsym export`)")
     src.add_argument("--calculator", metavar="MODULE:FACTORY",
                      help="any ASE calculator, as an importable factory, e.g. 'ase.calculators.emt:EMT' "
-                          "or 'tblite.ase:TBLite'; called with no arguments")
+                          "or 'tblite.ase:TBLite'; called with no arguments, once per evaluation")
     p.add_argument("--atoms", required=True, help="structure file readable by ase.io (first frame unless --index)")
     p.add_argument("--index", type=int, default=0, help="frame of --atoms to audit (default 0)")
     p.add_argument("--trials", type=int, default=3, help="random group elements per transformation kind (default 3)")
@@ -37,7 +42,10 @@ def add_parser(subparsers) -> None:
 
 
 def load_calculator(spec: str):
-    """Import ``module:factory`` and call the factory."""
+    """Import ``module:factory`` and return the factory, checked by building one calculator with it.
+
+    The audit calls the factory again for every evaluation (a fresh calculator each time).
+    """
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise UserError(f"--calculator must look like MODULE:FACTORY, got {spec!r}")
@@ -45,7 +53,15 @@ def load_calculator(spec: str):
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:
         raise UserError(f"cannot load calculator {spec!r}: {err}") from None
-    return factory()
+    if not callable(factory):
+        raise UserError(f"cannot load calculator {spec!r}: {attr} is not a class or function")
+    try:
+        calc = factory()
+    except TypeError as err:  # e.g. a factory that needs arguments
+        raise UserError(f"cannot build a calculator with {spec!r} and no arguments: {err}") from None
+    if not hasattr(calc, "get_potential_energy"):
+        raise UserError(f"{spec!r} did not return an ASE calculator (got {type(calc).__name__})")
+    return factory
 
 
 def run(args) -> int:

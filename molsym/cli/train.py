@@ -11,14 +11,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Train what a YAML config names (see configs/, docs/training.md and docs/generator.md): a "
                     "force field, or a generator when the config's model is a class_path (configs/qm9_flow.yaml). "
                     "Writes best/last checkpoints, CSV and TensorBoard logs, a learning-curve PNG and "
-                    "the exported EMA model (<output_dir>/model.pt; generators: <output_dir>/gen.pt).",
+                    "the exported EMA model (<output_dir>/model.pt; generators: <output_dir>/gen.pt). "
+                    "An output folder that already holds a run's checkpoints is not overwritten: "
+                    "--resume last continues that run, --force starts over.",
         epilog="example: molsym train --config configs/acac.yaml trainer.max_epochs=50 model.representation.channels=32")
     p.add_argument("--config", required=True, metavar="YAML", help="the training config (configs/*.yaml)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="override config values by dotted path, e.g. trainer.max_epochs=5 cutoff=4.5 "
                         "loss.1.weight=50 (values are parsed as YAML)")
-    p.add_argument("--resume", metavar="CKPT", default=None,
-                   help="continue a run: 'last' or 'best' (the run's checkpoints) or a checkpoint path")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--resume", metavar="CKPT", default=None,
+                       help="continue a run: 'last' or 'best' (the run's checkpoints) or a checkpoint path")
+    start.add_argument("--force", action="store_true",
+                       help="start over in an output folder that holds an earlier run's checkpoints, deleting "
+                            "them (without --resume or --force, such a run stops before training)")
     p.add_argument("--no-export", action="store_true",
                    help="do not export the model at the end (force fields: <output_dir>/model.pt from the best "
                         "checkpoint; generators: <output_dir>/gen.pt from the last)")
@@ -35,7 +41,7 @@ def run(args) -> int:
     from molsym.train.config import ConfigError, load_config
     from molsym.train.evaluate import format_table
     from molsym.train.export import export_checkpoint
-    from molsym.train.run import is_generator_config, train
+    from molsym.train.run import OutputExistsError, is_generator_config, train
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -43,7 +49,10 @@ def run(args) -> int:
         cfg = load_config(args.config, args.overrides)
     except ConfigError as err:
         raise UserError(str(err)) from err
-    result = train(cfg, resume=args.resume)
+    try:
+        result = train(cfg, resume=args.resume, force=args.force)
+    except OutputExistsError as err:
+        raise UserError(str(err)) from None
     if not result["trainer"].is_global_zero:
         return 0
     if is_generator_config(cfg):

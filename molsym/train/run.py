@@ -30,7 +30,7 @@ from molsym.train.plots import plot_learning_curve
 from molsym.train.progress import LogProgress
 
 __all__ = ["fill_model_config", "build_datamodule", "build_module", "build_generator_module", "is_generator_config", "build_trainer", "train",
-           "checkpoint_dir", "resolve_resume", "fit_shift"]
+           "checkpoint_dir", "resolve_resume", "check_fresh_output", "OutputExistsError", "fit_shift"]
 
 #: model keys that ``auto`` fills from the data statistics, and the statistic used.
 AUTO_KEYS = {"species": "species", "e0s": "e0s", "avg_num_neighbors": "avg_num_neighbors",
@@ -211,6 +211,40 @@ def build_trainer(cfg: Dict[str, Any], extra_callbacks=()) -> pl.Trainer:
                       use_distributed_sampler=False, **kwargs)
 
 
+class OutputExistsError(FileExistsError):
+    """A fresh run would overwrite the checkpoints of an earlier run in its output folder."""
+
+
+#: The checkpoints a fresh run would overwrite (written by :func:`build_trainer`'s callbacks and :func:`train`).
+RUN_CHECKPOINTS = ("last.ckpt", "best.ckpt")
+
+
+def check_fresh_output(cfg: Dict[str, Any], resume: Optional[str] = None, force: bool = False) -> None:
+    """Refuse to start a fresh run over an earlier run's checkpoints.
+
+    A run without ``resume`` into an ``output_dir`` whose ``checkpoints/``
+    already holds ``last.ckpt`` or ``best.ckpt`` raises
+    :class:`OutputExistsError`, one line naming the folder. With ``force``
+    those checkpoints are deleted (the run starts over; a run killed before
+    its first checkpoint then leaves none of the old run's behind). A run
+    with ``resume`` is never refused, and ``force`` does nothing to it.
+    """
+    if resume is not None:
+        return
+    folder = checkpoint_dir(cfg)
+    found = [folder / name for name in RUN_CHECKPOINTS if (folder / name).is_file()]
+    if not found:
+        return
+    if force:
+        for path in found:
+            path.unlink()
+        return
+    which = "last" if found[0].name == "last.ckpt" else "best"
+    raise OutputExistsError(
+        f"{folder} already holds the checkpoints of an earlier run ({', '.join(p.name for p in found)}): "
+        f"pass --resume {which} to continue it, or --force to delete them and start over")
+
+
 def resolve_resume(cfg: Dict[str, Any], resume: Optional[str]) -> Optional[str]:
     """``last``/``best`` → the run's checkpoint file; a path is returned as is."""
     if resume is None:
@@ -221,7 +255,7 @@ def resolve_resume(cfg: Dict[str, Any], resume: Optional[str]) -> Optional[str]:
     return str(path)
 
 
-def train(cfg: Dict[str, Any], resume: Optional[str] = None, extra_callbacks=()) -> Dict[str, Any]:
+def train(cfg: Dict[str, Any], resume: Optional[str] = None, extra_callbacks=(), force: bool = False) -> Dict[str, Any]:
     """Train as ``cfg`` says; return paths and final validation metrics.
 
     Parameters
@@ -232,6 +266,11 @@ def train(cfg: Dict[str, Any], resume: Optional[str] = None, extra_callbacks=())
         ``last``, ``best`` or a checkpoint path to continue from.
     extra_callbacks : sequence
         More Lightning callbacks (tests use this).
+    force : bool
+        Start a fresh run even when ``<output_dir>/checkpoints`` holds an
+        earlier run's ``last.ckpt``/``best.ckpt`` (they are deleted first).
+        Without it such a run raises :class:`OutputExistsError`
+        (:func:`check_fresh_output`) before anything is built.
 
     Returns
     -------
@@ -243,6 +282,7 @@ def train(cfg: Dict[str, Any], resume: Optional[str] = None, extra_callbacks=())
     """
     pl.seed_everything(int(cfg.get("seed", 0)), workers=True, verbose=False)
     ckpt_path = resolve_resume(cfg, resume)
+    check_fresh_output(cfg, resume, force)
     dm = build_datamodule(cfg)
     module = build_module(cfg, dm.statistics, dm.train_dataset)
     trainer = build_trainer(cfg, extra_callbacks)

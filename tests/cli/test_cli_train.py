@@ -3,6 +3,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -27,9 +28,22 @@ def test_train_export_eval(tmp_path, capsys):
     ckpt = torch.load(run / "checkpoints/last.ckpt", weights_only=True)
     assert ckpt["hyper_parameters"]["ema_decay"] == 0.5 and ckpt["epoch"] == 1
 
+    # a fresh run into the same folder stops with one line and leaves the checkpoints alone
+    before = (run / "checkpoints/last.ckpt").read_bytes()
+    assert main(["train", "--config", str(cfg_file), "trainer.max_epochs=1"]) == 2
+    err = capsys.readouterr().err
+    assert str(run / "checkpoints") in err and "--resume last" in err and "--force" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert (run / "checkpoints/last.ckpt").read_bytes() == before
+
     # resume from last with one more epoch
     assert main(["train", "--config", str(cfg_file), "--resume", "last", "trainer.max_epochs=2", "--no-export"]) == 0
     assert torch.load(run / "checkpoints/last.ckpt", weights_only=True)["epoch"] == 2
+    capsys.readouterr()
+
+    # --force starts over in the same folder
+    assert main(["train", "--config", str(cfg_file), "--force", "trainer.max_epochs=1", "--no-export"]) == 0
+    assert torch.load(run / "checkpoints/last.ckpt", weights_only=True)["epoch"] == 1
     capsys.readouterr()
 
     assert main(["export", str(run / "checkpoints/last.ckpt"), "--out", str(tmp_path / "m.pt")]) == 0
@@ -51,6 +65,9 @@ def test_user_errors_exit_2(tmp_path, capsys):
     assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
     assert main(["train", "--config", str(cfg_file), "--resume", "last"]) == 2
     assert "last.ckpt" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # continue and start over at once: argparse says no
+        main(["train", "--config", str(cfg_file), "--resume", "last", "--force"])
+    assert info.value.code == 2 and "not allowed with" in capsys.readouterr().err
     bad = tmp_path / "bad.pt"
     torch.save({"format": "something-else"}, bad)
     assert main(["eval", "--model", str(bad), "--data", str(data)]) == 2
@@ -58,7 +75,6 @@ def test_user_errors_exit_2(tmp_path, capsys):
 
 
 def test_help_explains_every_flag(capsys):
-    import pytest
     for cmd in ("train", "eval", "export"):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from molsym.train import train
-from molsym.train.run import checkpoint_dir
+from molsym.train.run import OutputExistsError, checkpoint_dir
 
 from train_tiny_data import tiny_config
 
@@ -55,3 +55,39 @@ def test_resume_without_checkpoint_is_a_clear_error(lj_data, tmp_path):
     cfg = tiny_config(lj_data, tmp_path / "none")
     with pytest.raises(FileNotFoundError, match="last.ckpt"):
         train(cfg, resume="last")
+
+
+def test_fresh_run_refuses_an_earlier_runs_checkpoints_unless_forced(lj_data, tmp_path):
+    cfg = tiny_config(lj_data, tmp_path / "run", max_epochs=1)
+    train(cfg)
+    folder = checkpoint_dir(cfg)
+    before = {name: (folder / name).read_bytes() for name in ("last.ckpt", "best.ckpt")}
+
+    # a second fresh run stops before training, naming the folder and both ways on; nothing is touched
+    with pytest.raises(OutputExistsError) as info:
+        train(cfg)
+    message = str(info.value)
+    assert str(folder) in message and "--resume last" in message and "--force" in message
+    assert "\n" not in message
+    assert {name: (folder / name).read_bytes() for name in before} == before
+
+    # --resume continues it in the same folder
+    resumed = train(dict(cfg, trainer=dict(cfg["trainer"], max_epochs=2)), resume="last")
+    assert resumed["trainer"].current_epoch == 2
+
+    # --force starts over: a new run of one epoch replaces the checkpoints
+    forced = train(cfg, force=True)
+    assert forced["trainer"].global_step == 5
+    assert torch.load(folder / "last.ckpt", weights_only=True)["epoch"] == 1
+
+
+def test_forced_run_deletes_the_old_checkpoints_before_training(lj_data, tmp_path):
+    cfg = tiny_config(lj_data, tmp_path / "run", max_epochs=1)
+    folder = checkpoint_dir(cfg)
+    folder.mkdir(parents=True)
+    (folder / "best.ckpt").write_bytes(b"an earlier run")
+    with pytest.raises(OutputExistsError, match="best.ckpt.*--resume best"):
+        train(cfg)
+    with pytest.raises(Killed):  # killed before its first checkpoint: no stale checkpoint is left to resume
+        train(cfg, force=True, extra_callbacks=[KillAt(1)])
+    assert not (folder / "best.ckpt").exists() and not (folder / "last.ckpt").exists()
