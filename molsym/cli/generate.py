@@ -27,8 +27,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--sampler", choices=["ancestral", "ddim"], default=None,
                    help="EDM only: ancestral posterior steps or DDIM steps")
     p.add_argument("--eta", type=float, default=None,
-                   help="stochasticity: flow: re-masking rate of decided atom types/charges/bonds (>= 0); "
+                   help="stochasticity: flow: re-masking rate of decided atom types/charges/bonds (>= 0, default 2); "
                         "EDM DDIM: eta in [0, 1]")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="flow only: temperature of the atom-type/charge/bond draws (default 0.5; 1 samples the "
+                        "model's probabilities as they are)")
     p.add_argument("--condition", action="append", default=[], metavar="NAME=VALUE",
                    help="property value for a conditional model, in the units of its training data "
                         "(QM9 reader: alpha in Å³, gap in eV), e.g. alpha=11.9; repeatable")
@@ -74,7 +77,7 @@ def _sampler_options(model, args) -> dict:
 
     accepted = inspect.signature(model.sample_molecules).parameters
     options = {}
-    for flag, key in (("sampler", "method"), ("eta", "eta")):
+    for flag, key in (("sampler", "method"), ("eta", "eta"), ("temperature", "temperature")):
         value = getattr(args, flag)
         if value is None:
             continue
@@ -132,6 +135,8 @@ def run(args) -> int:
         raise UserError("--n and --batch-size must be positive")
     if args.steps is not None and args.steps < 1:
         raise UserError("--steps must be positive")
+    if args.temperature is not None and args.temperature <= 0:
+        raise UserError("--temperature must be positive")
     if args.relax_steps < 1 or args.relax_fmax <= 0:
         raise UserError("--relax-steps and --relax-fmax must be positive")
     out = _outputs(args)

@@ -14,8 +14,9 @@ flow matching (Campbell et al. 2024; Gat et al. 2024): at time ``t`` every
 token is its data value with probability ``t`` and MASK otherwise; the
 network predicts the data distribution, trained by cross-entropy on masked
 tokens. Sampling unmasks a masked token in ``[t, t + dt)`` with probability
-``dt / (1 − t)``, drawing its value from the prediction; ``eta > 0`` also
-re-masks decided tokens at rate ``eta`` so early choices can be revised.
+``dt / (1 − t)``, drawing its value from the prediction sharpened by a
+temperature; ``eta > 0`` also re-masks decided tokens at rate ``eta`` so early
+choices can be revised.
 """
 from __future__ import annotations
 
@@ -31,7 +32,13 @@ from .align import align_prior, remove_com, zero_com_noise
 from .data import BOND_CLASSES, CHARGE_VALUES
 from .network import FlowNetwork
 
-__all__ = ["FlowMatchingGenerator"]
+__all__ = ["FlowMatchingGenerator", "DEFAULT_ETA", "DEFAULT_TEMPERATURE"]
+
+#: Default re-masking rate and draw temperature of the sampler. On the QM9 model after 7,000 steps
+#: (200 molecules, 50 steps) they gave 65.5 % molecule stability on the generated bonds, against
+#: 26.5 % with (0, 1), 46 % with (2, 1) and 45 % with (5, 1) (docs/benchmarks.md, 2026-12-03).
+DEFAULT_ETA = 2.0
+DEFAULT_TEMPERATURE = 0.5
 
 
 class FlowMatchingGenerator(nn.Module):
@@ -171,8 +178,12 @@ class FlowMatchingGenerator(nn.Module):
 
     @torch.no_grad()
     def sample(self, num_atoms: torch.Tensor, steps: int = 50, generator: Optional[torch.Generator] = None,
-               eta: float = 0.0, temperature: float = 1.0) -> Dict[str, torch.Tensor]:
+               eta: float = DEFAULT_ETA, temperature: float = DEFAULT_TEMPERATURE) -> Dict[str, torch.Tensor]:
         """Integrate the flow for molecules of sizes ``num_atoms [B]`` with ``steps`` Euler steps.
+
+        ``eta`` is the re-masking rate of decided discrete tokens and
+        ``temperature`` divides the logits of every discrete draw (defaults:
+        :data:`DEFAULT_ETA`, :data:`DEFAULT_TEMPERATURE`, measured in docs/benchmarks.md).
 
         Returns ``pos [B, N, 3]`` (Å), ``types``, ``charges``, ``bonds`` (class
         ids), ``mask [B, N]`` and ``num_atoms``.
@@ -208,7 +219,8 @@ class FlowMatchingGenerator(nn.Module):
                 "bonds": bonds * pair_ok, "mask": mask, "num_atoms": num_atoms}
 
     def sample_molecules(self, num: int, steps: int = 50, generator: Optional[torch.Generator] = None,
-                         batch_size: int = 100, eta: float = 0.0, num_atoms: Optional[torch.Tensor] = None):
+                         batch_size: int = 100, eta: float = DEFAULT_ETA, temperature: float = DEFAULT_TEMPERATURE,
+                         num_atoms: Optional[torch.Tensor] = None):
         """``num`` molecules as :class:`~molsym.generate.GeneratedMolecule` (sizes from ``p(N)`` unless given).
 
         Molecules are sampled in batches of similar size (at most ``batch_size``
@@ -227,7 +239,7 @@ class FlowMatchingGenerator(nn.Module):
         molecules = [None] * len(order)
         for chunk in _size_batches(order, num_atoms.tolist(), batch_size):
             sizes = num_atoms[chunk]
-            out = self.sample(sizes, steps=steps, generator=generator, eta=eta)
+            out = self.sample(sizes, steps=steps, generator=generator, eta=eta, temperature=temperature)
             for b, (i, n) in enumerate(zip(chunk, sizes.tolist())):
                 molecules[i] = GeneratedMolecule(
                     atomic_numbers=species[out["types"][b, :n].cpu()].numpy(),
