@@ -68,3 +68,14 @@ def test_eval_gen_reads_bonds_from_the_sdf(tmp_path, flow_file, capsys):
     import json
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert {"mol_stable", "mol_stable_dist", "validity", "validity_dist"} <= set(metrics)
+
+
+def test_the_shipped_default_is_a_flow_generator_with_bonds():
+    from molsym.cli.generate import DEFAULT_MODEL
+    from molsym.generate import load_generator
+
+    model, extra = load_generator(DEFAULT_MODEL)
+    assert type(model).__name__ == "FlowMatchingGenerator" and extra["weights"] == "ema"
+    assert model.species == [1, 6, 7, 8, 9] and model.atom_counts.max_atoms >= 25
+    mols = model.sample_molecules(2, steps=2, generator=torch.Generator().manual_seed(0))
+    assert all(m.bonds is not None for m in mols)
