@@ -6,7 +6,7 @@ denoiser, losses), trained by ``molsym train --config configs/qm9_edm.yaml``
 (:class:`molsym.train.generator_module.GeneratorModule`) → :func:`sample` /
 :meth:`EquivariantDiffusion.sample_molecules` →
 :mod:`~molsym.diffusion.evaluation` (bonds, stability, RDKit metrics) and
-:mod:`~molsym.diffusion.export` (SDF / extxyz / PNG). Generator files are
+:mod:`molsym.generate.export` (SDF / extxyz / PNG). Generator files are
 written and read by :mod:`molsym.generate.io`.
 """
 from .data import DiffusionDataModule, collate_molecules, molecules_from_frames, qm9_split

@@ -27,6 +27,7 @@ from molsym.files import atomic_path
 
 __all__ = [
     "formal_charges_from_geometry",
+    "perceived_molecule",
     "molecules_from_frames",
     "MoleculeDataset",
     "collate_molecules",
@@ -37,12 +38,10 @@ __all__ = [
 Record = Dict[str, np.ndarray]
 
 
-def formal_charges_from_geometry(atomic_numbers: np.ndarray, pos: np.ndarray, total_charge: int = 0) -> np.ndarray:
-    """Formal charges ``[n]`` from RDKit's distance-based bond perception.
+def perceived_molecule(atomic_numbers: np.ndarray, pos: np.ndarray, total_charge: int = 0):
+    """RDKit ``RWMol`` with a conformer and the bonds ``rdDetermineBonds`` perceives, or None if it fails.
 
-    Uses ``rdDetermineBonds.DetermineBonds`` (connectivity from covalent radii,
-    bond orders and charges from the total charge). Returns zeros if RDKit
-    cannot assign bond orders (rare for QM9).
+    Unsanitised; RDKit's log is silenced during the perception.
     """
     from rdkit import Chem, RDLogger
     from rdkit.Chem import rdDetermineBonds
@@ -57,9 +56,22 @@ def formal_charges_from_geometry(atomic_numbers: np.ndarray, pos: np.ndarray, to
     try:
         rdDetermineBonds.DetermineBonds(mol, charge=int(total_charge))
     except (ValueError, RuntimeError):
-        return np.zeros(len(atomic_numbers), dtype=np.int64)
+        return None
     finally:
         RDLogger.EnableLog("rdApp.*")
+    return mol
+
+
+def formal_charges_from_geometry(atomic_numbers: np.ndarray, pos: np.ndarray, total_charge: int = 0) -> np.ndarray:
+    """Formal charges ``[n]`` from RDKit's distance-based bond perception.
+
+    Uses ``rdDetermineBonds.DetermineBonds`` (connectivity from covalent radii,
+    bond orders and charges from the total charge). Returns zeros if RDKit
+    cannot assign bond orders (rare for QM9).
+    """
+    mol = perceived_molecule(atomic_numbers, pos, total_charge)
+    if mol is None:
+        return np.zeros(len(atomic_numbers), dtype=np.int64)
     return np.array([a.GetFormalCharge() for a in mol.GetAtoms()], dtype=np.int64)
 
 

@@ -50,18 +50,15 @@ def molecule_graph(atomic_numbers: np.ndarray, pos: np.ndarray, total_charge: in
     :data:`CHARGE_VALUES` also gives None.
     """
     from rdkit import Chem, RDLogger
-    from rdkit.Chem import rdDetermineBonds
+
+    from molsym.diffusion.data import perceived_molecule
 
     n = len(atomic_numbers)
-    mol = Chem.RWMol()
-    conf = Chem.Conformer(n)
-    for i, (z, p) in enumerate(zip(atomic_numbers, pos)):
-        mol.AddAtom(Chem.Atom(int(z)))
-        conf.SetAtomPosition(i, [float(v) for v in p])
-    mol.AddConformer(conf, assignId=True)
+    mol = perceived_molecule(atomic_numbers, pos, total_charge)
+    if mol is None:
+        return None
     RDLogger.DisableLog("rdApp.*")
     try:
-        rdDetermineBonds.DetermineBonds(mol, charge=int(total_charge))
         Chem.SanitizeMol(mol)
         if kekulize:
             Chem.Kekulize(mol, clearAromaticFlags=True)

@@ -43,16 +43,15 @@ def to_rdkit(mol: GeneratedMolecule, bonds: str = "generated") -> Chem.Mol:
     has none); ``"distance"`` perceives bond orders from the distance tables
     (the EDM protocol).
     """
-    if bonds == "generated":
-        if mol.bonds is None:
-            raise ValueError("this molecule has no generated bonds; use bonds='distance'")
-        classes = np.asarray(mol.bonds)
-    elif bonds == "distance":
-        from molsym.diffusion.evaluation.bonds import bond_order_matrix
+    if bonds == "distance":
+        from molsym.diffusion.evaluation.rdkit_metrics import build_molecule
 
-        classes = bond_order_matrix(mol.atomic_numbers, mol.pos)
-    else:
+        return build_molecule(mol.atomic_numbers, mol.pos, mol.charges)
+    if bonds != "generated":
         raise ValueError(f"bonds must be 'generated' or 'distance', got {bonds!r}")
+    if mol.bonds is None:
+        raise ValueError("this molecule has no generated bonds; use bonds='distance'")
+    classes = np.asarray(mol.bonds)
     rw = Chem.RWMol()
     for z, q in zip(mol.atomic_numbers, mol.charges):
         atom = Chem.Atom(int(z))

@@ -23,7 +23,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from molsym.train.config import instantiate
-from molsym.train.module import EMAUpdate
+from molsym.train.module import EMAUpdate, optimizers_from_specs
 
 __all__ = ["GeneratorModule"]
 
@@ -127,13 +127,7 @@ class GeneratorModule(pl.LightningModule):
                 self.log(f"val/{key}", float(metrics[key]), prog_bar=key in ("mol_stable", "mol_stable_dist"))
 
     def configure_optimizers(self):
-        opt = instantiate(self.hparams.optimizer, self.model.parameters())
-        spec = self.hparams.scheduler
-        if not spec:
-            return opt
-        sched = instantiate(spec, opt)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": spec.get("monitor", "val/loss"),
-                                                    "interval": spec.get("interval", "epoch")}}
+        return optimizers_from_specs(self.model.parameters(), self.hparams.optimizer, self.hparams.scheduler)
 
     def optimizer_step(self, *args, **kwargs) -> None:
         """Step, then fold the new weights into the EMA (so checkpoints hold the step's EMA)."""

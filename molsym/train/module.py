@@ -22,7 +22,7 @@ from molsym.train.config import instantiate
 from molsym.train.loss import loss_from_config
 from molsym.train.metrics import ForceFieldMetrics
 
-__all__ = ["ForceFieldModule", "EMAUpdate"]
+__all__ = ["ForceFieldModule", "EMAUpdate", "optimizers_from_specs"]
 
 
 
@@ -56,6 +56,17 @@ class EMAUpdate:
                 avg.lerp_(cur, weight)
             else:
                 avg.copy_(cur)
+
+
+def optimizers_from_specs(parameters, optimizer: Dict[str, Any], scheduler: Optional[Dict[str, Any]] = None):
+    """``configure_optimizers``'s answer for ``class_path`` specs: the optimizer, and the scheduler with its
+    ``monitor`` (default ``val/loss``) and ``interval`` (default ``epoch``) when one is given."""
+    opt = instantiate(optimizer, parameters)
+    if not scheduler:
+        return opt
+    sched = instantiate(scheduler, opt)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": scheduler.get("monitor", "val/loss"),
+                                                "interval": scheduler.get("interval", "epoch")}}
 
 
 class ForceFieldModule(pl.LightningModule):
@@ -164,13 +175,7 @@ class ForceFieldModule(pl.LightningModule):
 
     # ------------------------------------------------------------- optimizer
     def configure_optimizers(self):
-        opt = instantiate(self.hparams.optimizer, self.model.parameters())
-        spec = self.hparams.scheduler
-        if not spec:
-            return opt
-        sched = instantiate(spec, opt)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": spec.get("monitor", "val/loss"),
-                                                    "interval": spec.get("interval", "epoch")}}
+        return optimizers_from_specs(self.model.parameters(), self.hparams.optimizer, self.hparams.scheduler)
 
     def optimizer_step(self, *args, **kwargs) -> None:
         """Step the optimizer, then fold the new weights into the EMA.

@@ -8,7 +8,8 @@ from rdkit.Chem import AllChem
 
 from molsym.cli.main import main
 from molsym.diffusion import AtomCountDistribution, EquivariantDiffusion
-from molsym.diffusion.export import read_sdf, write_sdf
+from molsym.generate import GeneratedMolecule
+from molsym.generate.export import read_sdf, write_sdf
 from molsym.generate import save_generator
 
 
@@ -17,7 +18,7 @@ def _embedded(smiles, seed=0):
     AllChem.EmbedMolecule(mol, randomSeed=seed)
     AllChem.MMFFOptimizeMolecule(mol)
     z = np.array([a.GetAtomicNum() for a in mol.GetAtoms()])
-    return z, mol.GetConformer().GetPositions(), np.zeros(len(z), dtype=np.int64)
+    return GeneratedMolecule(z, mol.GetConformer().GetPositions(), np.zeros(len(z), dtype=np.int64))
 
 
 @pytest.fixture
@@ -36,16 +37,16 @@ def test_generate_writes_sdf_xyz_png(tmp_path, generator_file, capsys):
                "--condition", "alpha=2.5", "--out", str(out), "--png", "4", "--xyz"])
     assert rc == 0
     mols = read_sdf(out)
-    assert len(mols) == 5 and all(4 <= len(z) <= 6 for z, _, _ in mols)
+    assert len(mols) == 5 and all(4 <= m.num_atoms <= 6 and m.bonds is None for m in mols)
     frames = ase.io.read(out.with_suffix(".xyz"), index=":")
     assert len(frames) == 5
-    assert np.allclose(frames[0].positions, mols[0][1], atol=1e-4)
+    assert np.allclose(frames[0].positions, mols[0].pos, atol=1e-4)
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     # same seed, same molecules
     out2 = tmp_path / "again.sdf"
     main(["generate", "--model", str(generator_file), "--n", "5", "--steps", "4", "--batch-size", "3",
           "--condition", "alpha=2.5", "--out", str(out2), "--png", "0"])
-    assert all(np.allclose(a[1], b[1]) for a, b in zip(mols, read_sdf(out2)))
+    assert all(np.allclose(a.pos, b.pos) for a, b in zip(mols, read_sdf(out2)))
 
 
 def test_generate_rejects_bad_input(tmp_path, generator_file, capsys):
@@ -70,7 +71,7 @@ def test_eval_gen_scores_known_molecules(tmp_path, capsys):
     assert row.split()[1:] == ["100.0", "100.0", "100.0", "75.0", "66.7"]
     assert "EDM (1000 steps)" in text
     import json
-    assert json.loads((tmp_path / "m.json").read_text())["uniqueness"] == pytest.approx(0.75)
+    assert json.loads((tmp_path / "m.json").read_text())["uniqueness_dist"] == pytest.approx(0.75)  # no generated bonds: distance protocol
 
 
 def test_eval_gen_missing_file(tmp_path, capsys):

@@ -1,6 +1,5 @@
 """`molsym train` trains a generator as it trains a force field: checkpoints, sampled-quality logs,
 resume after a kill (bit for bit), and the exported EMA generator file."""
-import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
@@ -9,6 +8,8 @@ from molsym.cli.main import main
 from molsym.generate import load_generator
 from molsym.train import train
 from molsym.train.run import checkpoint_dir, is_generator_config
+
+from test_train_resume import Killed, KillAt, _states
 
 
 def flow_config(path, out, max_epochs=3):
@@ -29,23 +30,6 @@ def flow_config(path, out, max_epochs=3):
         "trainer": {"max_epochs": max_epochs, "accelerator": "cpu", "devices": 1, "enable_progress_bar": False,
                     "log_every_n_steps": 1, "enable_model_summary": False},
     }
-
-
-class Killed(RuntimeError):
-    pass
-
-
-class KillAt(pl.Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step == self.step:
-            raise Killed(f"killed at step {self.step}")
-
-
-def _states(module):
-    return {k: v.clone() for k, v in module.state_dict().items() if k.startswith(("model.", "ema."))}
 
 
 def test_generator_config_trains_logs_quality_and_resumes_bit_for_bit(molecules_file, tmp_path):

@@ -70,9 +70,9 @@ def reference_smiles(reference: str, progress: bool = True) -> Set[str]:
             out.add(s)
         return out
     if path.suffix == ".sdf":
-        from ..export import read_sdf
+        from molsym.generate.export import read_sdf
 
-        return smiles_of_geometries([(z, p) for z, p, _ in read_sdf(path)], progress)
+        return smiles_of_geometries([(m.atomic_numbers, m.pos) for m in read_sdf(path, bonds=False)], progress)
     from ..qm9 import frames_from_extxyz
 
     return smiles_of_geometries([(f["atomic_numbers"], f["pos"]) for f in frames_from_extxyz(path)], progress)
