@@ -43,7 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # key=value overrides may also follow options (molsym train --config C --resume last a.b=1)
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = list(args.overrides or []) + extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.version:
         from molsym import __version__
         print(__version__)
@@ -62,4 +68,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run through the importable module, so that its UserError is the one the subcommands raise
+    from molsym.cli.main import main as _main
+
+    sys.exit(_main())

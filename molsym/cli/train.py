@@ -51,7 +51,7 @@ def run(args) -> int:
         raise UserError(str(err)) from err
     try:
         result = train(cfg, resume=args.resume, force=args.force)
-    except OutputExistsError as err:
+    except (OutputExistsError, ConfigError) as err:
         raise UserError(str(err)) from None
     if not result["trainer"].is_global_zero:
         return 0

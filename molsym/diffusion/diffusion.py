@@ -76,6 +76,9 @@ class EquivariantDiffusion(nn.Module):
     torch.Size([])
     """
 
+    #: dict-valued arguments that are keyword arguments of another class (checked by molsym.train.schema)
+    config_sections = {"schedule": (NoiseSchedule, 1), "denoiser": (EGNNDenoiser, 1, ("condition_dim",))}
+
     def __init__(self, species: Sequence[int], atom_counts, T: int = 1000,
                  schedule: Optional[dict] = None, denoiser: Optional[dict] = None,
                  norm_values: Sequence[float] = (1.0, 4.0, 4.0), conditions: Sequence[str] = (),

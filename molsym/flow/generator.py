@@ -70,6 +70,9 @@ class FlowMatchingGenerator(nn.Module):
     (torch.Size([2, 3, 3]), torch.Size([2, 3, 3]))
     """
 
+    #: dict-valued arguments that are keyword arguments of another class (checked by molsym.train.schema)
+    config_sections = {"network": (FlowNetwork, 3)}
+
     def __init__(self, species: Sequence[int], atom_counts=None, network: Optional[dict] = None,
                  prior_std: float = 1.0, loss_weights: Optional[Dict[str, float]] = None,
                  snr_clip: Sequence[float] = (0.05, 1.5), align: bool = True):

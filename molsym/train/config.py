@@ -57,8 +57,8 @@ class ConfigError(ValueError):
     """A config file or override is malformed; the message names the key."""
 
 
-def load_config(path, overrides: Sequence[str] = ()) -> Dict[str, Any]:
-    """Read a YAML config, apply ``key=value`` overrides and resolve ``${...}``.
+def load_config(path, overrides: Sequence[str] = (), check: bool = True) -> Dict[str, Any]:
+    """Read a YAML config, apply ``key=value`` overrides, check it and resolve ``${...}``.
 
     Relative paths inside the config stay relative to the working directory
     (configs are written to be run from the repository root).
@@ -69,6 +69,10 @@ def load_config(path, overrides: Sequence[str] = ()) -> Dict[str, Any]:
         The YAML file.
     overrides : sequence of str
         ``dotted.key=value`` strings, applied in order.
+    check : bool, default True
+        Reject unknown keys, wrong value types and missing sections
+        (:func:`molsym.train.schema.check_config`) with a :class:`ConfigError`
+        that names the file and the key.
 
     Returns
     -------
@@ -79,10 +83,25 @@ def load_config(path, overrides: Sequence[str] = ()) -> Dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
     with open(path) as fh:
-        cfg = load_yaml(fh)
+        try:
+            cfg = load_yaml(fh)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ConfigError(f"{path}:{where}: not valid YAML: {problem} (a value starting with ${{ or "
+                              f"{{ inside {{...}} needs quotes)") from None
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: the top level of a config must be a mapping")
-    cfg = resolve(apply_overrides(cfg, overrides))
+    cfg = apply_overrides(cfg, overrides)
+    if check:
+        from molsym.train.schema import check_config
+
+        try:
+            check_config(cfg, overrides)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
+    cfg = resolve(cfg)
     cfg["config_file"] = str(path)
     return cfg
 

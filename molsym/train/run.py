@@ -21,10 +21,11 @@ from typing import Any, Dict, Optional
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import CSVLogger
 
 from molsym.train.config import ConfigError, instantiate
 from molsym.train.data import ResumableDataModule
+from molsym.train.logs import build_loggers, checkpoint_step
 from molsym.train.module import ForceFieldModule
 from molsym.train.plots import plot_learning_curve
 from molsym.train.progress import LogProgress
@@ -173,8 +174,12 @@ def checkpoint_dir(cfg: Dict[str, Any]) -> Path:
     return Path(cfg.get("output_dir", "outputs/run")) / "checkpoints"
 
 
-def build_trainer(cfg: Dict[str, Any], extra_callbacks=()) -> pl.Trainer:
+def build_trainer(cfg: Dict[str, Any], extra_callbacks=(), resume: Optional[str] = None) -> pl.Trainer:
     """A Trainer with best/last checkpoints, CSV + TensorBoard loggers and the LR monitor.
+
+    With ``resume`` (the checkpoint a run continues from) the loggers
+    continue the run's latest log version (:func:`molsym.train.logs.build_loggers`),
+    so the CSV, TensorBoard and learning curve hold the whole run.
 
     When standard output is not a terminal and the config does not set
     ``trainer.enable_progress_bar``, the bar is replaced by
@@ -202,7 +207,7 @@ def build_trainer(cfg: Dict[str, Any], extra_callbacks=()) -> pl.Trainer:
         # piped to a file: a plain line per N steps, not a bar redrawn several times a second
         kwargs["enable_progress_bar"] = False
         callbacks.append(LogProgress(every_n_steps=int(kwargs.get("log_every_n_steps") or 50) * 4))
-    loggers = [CSVLogger(out, name="csv"), TensorBoardLogger(out, name="tensorboard", default_hp_metric=False)] \
+    loggers = build_loggers(out, checkpoint_step(resume) if resume else None, resuming=resume is not None) \
         if kwargs.pop("logger", True) else False
     for forced in ("inference_mode", "use_distributed_sampler", "default_root_dir", "callbacks"):
         if forced in kwargs:
@@ -285,7 +290,7 @@ def train(cfg: Dict[str, Any], resume: Optional[str] = None, extra_callbacks=(),
     check_fresh_output(cfg, resume, force)
     dm = build_datamodule(cfg)
     module = build_module(cfg, dm.statistics, dm.train_dataset)
-    trainer = build_trainer(cfg, extra_callbacks)
+    trainer = build_trainer(cfg, extra_callbacks, resume=ckpt_path)
     data = ResumableDataModule(dm, seed=int(cfg.get("seed", 0)))
     start = time.perf_counter()
     trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)

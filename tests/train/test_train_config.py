@@ -15,7 +15,7 @@ def test_overrides_and_references(tmp_path):
     cfg_file.write_text(yaml.safe_dump({
         "cutoff": 5.0, "name": "x", "out": "runs/${name}",
         "model": {"cutoff": "${cutoff}"}, "loss": [{"key": "energy", "weight": 1.0}]}))
-    cfg = load_config(cfg_file, ["cutoff=4.0", "name=acac", "loss.0.weight=3", "model.zbl=true"])
+    cfg = load_config(cfg_file, ["cutoff=4.0", "name=acac", "loss.0.weight=3", "model.zbl=true"], check=False)
     assert cfg["model"]["cutoff"] == 4.0 and isinstance(cfg["model"]["cutoff"], float)
     assert cfg["out"] == "runs/acac"
     assert cfg["loss"][0]["weight"] == 3

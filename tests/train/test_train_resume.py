@@ -1,5 +1,7 @@
 """A run killed mid-epoch and resumed from its last checkpoint ends where an
 uninterrupted run with the same seed ends, bit for bit."""
+import csv
+
 import lightning.pytorch as pl
 import pytest
 import torch
@@ -49,6 +51,26 @@ def test_resume_mid_epoch_matches_uninterrupted(lj_data, tmp_path):
     assert state.keys() == ref_state.keys()
     for k in ref_state:
         torch.testing.assert_close(state[k], ref_state[k], rtol=0, atol=1e-12, msg=k)
+
+    # the resumed run continued the killed run's logs: one version, the whole history, as uninterrupted
+    out = tmp_path / "killed"
+    assert [p.name for p in (out / "csv").iterdir()] == ["version_0"]
+    assert [p.name for p in (out / "tensorboard").iterdir()] == ["version_0"]
+    assert _val_epochs(out) == _val_epochs(tmp_path / "ref") == [0, 1, 2]
+    assert _train_steps(out) == _train_steps(tmp_path / "ref")
+
+
+def _rows(out):
+    with open(out / "csv" / "version_0" / "metrics.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _val_epochs(out):
+    return [int(r["epoch"]) for r in _rows(out) if r.get("val/loss")]
+
+
+def _train_steps(out):
+    return sorted(int(r["step"]) for r in _rows(out) if r.get("train/loss_step"))
 
 
 def test_resume_without_checkpoint_is_a_clear_error(lj_data, tmp_path):
