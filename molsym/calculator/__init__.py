@@ -5,7 +5,8 @@
 """
 from molsym.calculator.calculator import MolSymCalculator, UnknownElementError
 from molsym.calculator.compile import CompileError, compile_model, save_compiled
+from molsym.calculator.loading import load_force_field
 from molsym.calculator.skin import SkinNeighborList
 
 __all__ = ["MolSymCalculator", "UnknownElementError", "SkinNeighborList",
-           "compile_model", "save_compiled", "CompileError"]
+           "compile_model", "save_compiled", "CompileError", "load_force_field"]

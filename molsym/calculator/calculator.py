@@ -11,7 +11,8 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.data import chemical_symbols
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from molsym.calculator.compile import compile_model, is_compiled_file, load_compiled
+from molsym.calculator.compile import compile_model
+from molsym.calculator.loading import load_force_field
 from molsym.calculator.skin import SkinNeighborList
 from molsym.data.graph import atoms_to_frame, frame_to_graph
 
@@ -42,10 +43,11 @@ class MolSymCalculator(Calculator):
     ----------
     model : str, Path, torch.nn.Module, or a list of them
         A model file written by :func:`molsym.nn.io.save_model` (``molsym
-        export``) or a TorchScript one (``molsym export --compile script``), a
-        ``ForceField``, or several of these (a committee: results are the
-        mean, and ``energy_std`` [eV], ``forces_std`` [n, 3] eV/Å and
-        ``energies_std`` [n] eV give the spread across members).
+        export``), a TorchScript one (``molsym export --compile script``), a
+        training checkpoint (``.ckpt``, EMA weights), a ``ForceField``, or
+        several of these (a committee: results are the mean, and
+        ``energy_std`` [eV], ``forces_std`` [n, 3] eV/Å and ``energies_std``
+        [n] eV give the spread across members).
     device : str
         ``"cpu"`` or ``"cuda"``.
     dtype : str or torch.dtype, optional
@@ -56,6 +58,13 @@ class MolSymCalculator(Calculator):
     compile : str, optional
         Inference path, see :func:`molsym.calculator.compile.compile_model`
         (``None`` = eager, ``"script"`` = TorchScript).
+
+    Raises
+    ------
+    molsym.nn.io.ModelFileError
+        When a model file cannot be loaded (see
+        :func:`molsym.calculator.loading.load_force_field`); the one-line
+        message names the file, also for one bad member of a committee.
 
     Results
     -------
@@ -101,11 +110,8 @@ class MolSymCalculator(Calculator):
     def _prepare(self, spec: ModelLike) -> torch.nn.Module:
         if isinstance(spec, torch.nn.Module):
             model = copy.deepcopy(spec).to(self.device)
-        elif is_compiled_file(spec):  # molsym export --compile script
-            model, _ = load_compiled(spec, device=str(self.device))
-        else:
-            from molsym.nn.io import load_model
-            model = load_model(spec, device=str(self.device), dtype=None)
+        else:  # a model file, a TorchScript export or a checkpoint; failures are ModelFileError
+            model = load_force_field(spec, device=self.device)
         model.eval()
         for p in model.parameters():  # forces need grads w.r.t. positions only
             p.requires_grad_(False)

@@ -26,7 +26,8 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("check", help="audit the symmetry of a model or any ASE calculator",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", help="a molsym model file (from `molsym export`)")
+    src.add_argument("--model", help="a molsym model file (from `molsym export`) or a training checkpoint "
+                                      "(.ckpt, EMA weights)")
     src.add_argument("--calculator", metavar="MODULE:FACTORY",
                      help="any ASE calculator, as an importable factory, e.g. 'ase.calculators.emt:EMT' "
                           "or 'tblite.ase:TBLite'; called with no arguments, once per evaluation")
@@ -67,6 +68,7 @@ def load_calculator(spec: str):
 def run(args) -> int:
     import ase.io
 
+    from molsym.calculator import UnknownElementError
     from molsym.symmetry.audit import audit, calculator_function
 
     try:
@@ -75,16 +77,19 @@ def run(args) -> int:
         raise UserError(f"{args.atoms}, frame {args.index}: cannot read structure ({err})") from None
     dtype = args.dtype
     if args.model:
-        from molsym.calculator import MolSymCalculator
-        calc = MolSymCalculator(model=args.model, dtype=dtype)
+        from molsym.cli.models import model_calculator
+        calc = model_calculator([args.model], dtype=dtype)
         dtype = dtype or str(calc.dtype).replace("torch.", "")
         name = args.model
     else:
         calc = load_calculator(args.calculator)
         name = args.calculator
     np_dtype = np.float32 if dtype == "float32" else np.float64
-    report = audit(calculator_function(calc), atoms, trials=args.trials, seed=args.seed,
-                   dtype=np_dtype, rel_tol=args.tolerance)
+    try:
+        report = audit(calculator_function(calc), atoms, trials=args.trials, seed=args.seed,
+                       dtype=np_dtype, rel_tol=args.tolerance)
+    except UnknownElementError as err:
+        raise UserError(f"{args.atoms}, frame {args.index}: {err}") from None
     print(f"symmetry audit of {name} on {args.atoms} (frame {args.index}, {len(atoms)} atoms), "
           f"dtype {dtype or 'float64'}, {args.trials} random elements per kind")
     print(report.table())

@@ -12,7 +12,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "energy MAE/RMSE (meV, total and per atom) and force MAE/RMSE (meV/Å). Writes "
                     "<name>_errors.csv (per frame), <name>_metrics.json and <name>_parity.png.")
     p.add_argument("--model", required=True, metavar="M",
-                   help="an exported model file (molsym export) or a training checkpoint (.ckpt, EMA weights)")
+                   help="an exported model file (molsym export, eager or TorchScript) or a training "
+                        "checkpoint (.ckpt, EMA weights)")
     p.add_argument("--data", required=True, nargs="+", metavar="FILE",
                    help="labelled data file(s): extxyz, npz, ASE db, ... (isolated-atom frames are skipped)")
     p.add_argument("--energy-key", default="energy", help="name of the energy label in the file (eV)")
@@ -29,14 +30,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from molsym.cli.main import UserError
+    from molsym.cli.models import load_model_file
     from molsym.data.readers import read_frames, split_isolated
     from molsym.train.evaluate import evaluate_frames, format_table
-    from molsym.train.export import load_any_model
 
-    try:
-        model = load_any_model(args.model, dtype=args.dtype)
-    except ValueError as err:
-        raise UserError(str(err)) from err
+    model = load_model_file(args.model, dtype=args.dtype)
     out = Path(args.out or "outputs/eval")
     table = {}
     for data in args.data:

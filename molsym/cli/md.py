@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 from pathlib import Path
+from typing import Dict
+
+import numpy as np
 
 
 def add_parser(subparsers) -> None:
@@ -12,11 +17,14 @@ def add_parser(subparsers) -> None:
                     "model through ASE. Writes the trajectory (extxyz), a text log of energies and "
                     "temperature, and an energy-and-temperature trace PNG. A watchdog stops the run "
                     "when a bond stretches or shrinks too much, atoms come too close, or (NVE) the "
-                    "total energy drifts; the trajectory up to that step is kept.",
+                    "total energy drifts; NaN or inf in the energy or forces stops any run, watchdog or "
+                    "not. The trajectory up to that step is kept; its frames hold the model's "
+                    "results and the run's own labels (step, time, temperature), not the labels of "
+                    "the start file.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, nargs="+",
-                   help="model file(s) written by `molsym export`; several files form a committee "
-                        "(mean prediction, spread in the log)")
+                   help="model file(s) written by `molsym export` (or training checkpoints, .ckpt, EMA "
+                        "weights); several files form a committee (mean prediction, spread in the log)")
     p.add_argument("--atoms", required=True, help="starting structure (any file ASE reads; extxyz, xyz, ...)")
     p.add_argument("--index", type=int, default=0, help="frame of --atoms to start from")
     p.add_argument("--ensemble", choices=["nve", "nvt", "berendsen", "langevin"], default="nve",
@@ -56,29 +64,87 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def check_arguments(args) -> None:
+    """Refuse, in one line naming the flag, a value no MD run can use."""
+    from molsym.cli.main import UserError
+    from molsym.md import check_md_arguments
+
+    try:
+        check_md_arguments(lambda name: "--" + name.replace("_", "-"), temperature=args.temperature,
+                           timestep=args.timestep, steps=args.steps, friction=args.friction, tdamp=args.tdamp,
+                           log_every=args.log_every, traj_every=args.traj_every)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    if not (math.isfinite(args.skin) and args.skin >= 0):
+        raise UserError(f"--skin must be finite and >= 0 Å, got {args.skin}")
+
+
+def cell_widths(atoms) -> Dict[int, float]:
+    """Perpendicular width (Å) of the periodic cell along each periodic axis.
+
+    The width along axis ``i`` is the distance between the lattice planes
+    that the other periodic vectors span: ``sqrt(det G / det G_i)`` with
+    ``G`` the Gram matrix of the periodic cell vectors and ``G_i`` that
+    without vector ``i``; 0 for a degenerate cell.
+    """
+    axes = [i for i in range(3) if atoms.pbc[i]]
+    vectors = atoms.cell.array[axes]  # [n_periodic, 3] Å
+    full = np.linalg.det(vectors @ vectors.T) if axes else 1.0
+    widths = {}
+    for k, axis in enumerate(axes):
+        rest = np.delete(vectors, k, axis=0)
+        part = np.linalg.det(rest @ rest.T) if len(rest) else 1.0
+        widths[axis] = float(np.sqrt(max(full, 0.0) / part)) if part > 0 else 0.0
+    return widths
+
+
+def _check_cell(atoms, cutoff: float, source: str) -> None:
+    """Refuse a degenerate periodic cell; warn (one line) when it is narrower than twice the cutoff.
+
+    The neighbour list (vesin) counts every periodic image within the cutoff,
+    so a small cell gives the energies and forces of the periodic crystal
+    exactly (the same as a large supercell of it, per cell); the warning is
+    for the physics: an atom interacts with its own images, which move with it.
+    """
+    from molsym.cli.main import UserError
+
+    widths = cell_widths(atoms)
+    if not widths:
+        return
+    names = "abc"
+    if min(widths.values()) < 1e-6:
+        raise UserError(f"{source}: the cell is periodic along {''.join(names[i] for i in widths)} "
+                        f"but its periodic vectors span no volume (cell {atoms.cell.array.tolist()})")
+    narrow = {i: w for i, w in widths.items() if w < 2.0 * cutoff}
+    if narrow:
+        text = ", ".join(f"{names[i]} {w:.2f} Å" for i, w in narrow.items())
+        print(f"molsym md: warning: {source}: the periodic cell is narrower than twice the model cutoff "
+              f"(2 × {cutoff:g} Å = {2 * cutoff:g} Å), perpendicular width {text}; atoms see several "
+              "periodic images of each other (all are counted exactly, but the images move in lockstep)",
+              file=sys.stderr)
+
+
 def run(args) -> int:
     import torch
     from ase.io import read
 
-    from molsym.calculator import MolSymCalculator, UnknownElementError
+    from molsym.calculator import UnknownElementError
     from molsym.cli.main import UserError
+    from molsym.cli.models import model_calculator
     from molsym.md import StabilityWatchdog, plot_trace, run_md
 
-    if args.steps < 0 or args.timestep <= 0 or args.log_every < 1:
-        raise UserError("--steps must be >= 0, --timestep > 0 and --log-every >= 1")
+    check_arguments(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    for m in args.model:
-        if not Path(m).is_file():
-            raise FileNotFoundError(f"model file not found: {m}")
     if not Path(args.atoms).is_file():
         raise FileNotFoundError(f"structure file not found: {args.atoms}")
     try:
         atoms = read(args.atoms, index=args.index)
     except Exception as err:
         raise UserError(f"cannot read frame {args.index} of {args.atoms}: {err}") from err
-    calc = MolSymCalculator(args.model if len(args.model) > 1 else args.model[0], device=args.device,
-                            dtype=args.dtype, skin=args.skin, compile=args.compile)
+    calc = model_calculator(args.model, device=args.device, dtype=args.dtype, skin=args.skin,
+                            compile=args.compile)
+    _check_cell(atoms, max(calc.cutoffs), f"{args.atoms} frame {args.index}")
     atoms.calc = calc
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +168,7 @@ def run(args) -> int:
           f"{result.ns_per_day:.3f} ns/day); max |ΔE_tot| = {result.max_energy_drift * 1e3:.3f} meV/atom")
     print(f"trajectory: {out}\nlog: {log_path}\nplot: {png}")
     if result.instability is not None:
-        print(f"STOPPED by the watchdog: {result.instability}")
+        print(f"STOPPED by the watchdog: {result.instability}" if dog is not None
+              else f"STOPPED: {result.instability}")
         return 3
     return 0

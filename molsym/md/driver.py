@@ -1,13 +1,14 @@
 """Run molecular dynamics with ASE integrators, a log, a trajectory and a watchdog."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
-from ase import units
+from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 from ase.md.velocitydistribution import Stationary, ZeroRotation
@@ -17,11 +18,41 @@ try:  # ase >= 3.29
 except ImportError:  # pragma: no cover - older ase
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 
-from molsym.md.watchdog import Instability, MDInstabilityError, StabilityWatchdog
+from molsym.md.watchdog import Instability, MDInstabilityError, StabilityWatchdog, non_finite
 
 ENSEMBLES = ("nve", "nvt", "berendsen", "langevin")
 
 LOG_COLUMNS = ("step", "time_ps", "epot_eV", "ekin_eV", "etot_eV", "temperature_K")
+
+#: What each numeric argument of :func:`run_md` must be: name -> (test, requirement).
+ARGUMENT_RULES: Dict[str, tuple] = {
+    "temperature": (lambda v: math.isfinite(v) and v >= 0, "finite and >= 0 K"),
+    "timestep": (lambda v: math.isfinite(v) and v > 0, "finite and > 0 fs"),
+    "steps": (lambda v: v >= 0, ">= 0"),
+    "friction": (lambda v: math.isfinite(v) and v >= 0, "finite and >= 0 1/fs"),
+    "tdamp": (lambda v: math.isfinite(v) and v > 0, "finite and > 0 fs"),
+    "log_every": (lambda v: v >= 1, ">= 1"),
+    "traj_every": (lambda v: v >= 1, ">= 1"),
+}
+
+
+def check_md_arguments(name: Callable[[str], str] = str, **values) -> None:
+    """Raise ``ValueError`` for the first argument of :data:`ARGUMENT_RULES` no run can use.
+
+    ``name`` turns an argument's name into the one the message shows (the
+    CLI passes its flag, ``--log-every``); ``None`` values are not checked.
+
+    Examples
+    --------
+    >>> check_md_arguments(temperature=-5.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: temperature must be finite and >= 0 K, got -5.0
+    """
+    for key, value in values.items():
+        test, need = ARGUMENT_RULES[key]
+        if value is not None and not test(value):
+            raise ValueError(f"{name(key)} must be {need}, got {value}")
 
 
 @dataclass
@@ -97,24 +128,38 @@ def init_velocities(atoms, temperature: float, seed: int = 0) -> None:
         ZeroRotation(atoms)
 
 
-def _write_frame(fh, atoms) -> None:
-    """Append ``atoms`` to an extxyz file, committee spreads included.
+def md_frame(atoms, step: int, timestep: float) -> Atoms:
+    """The trajectory frame of ``atoms`` at ``step``: what the run computed, and its own labels.
 
-    ASE's extxyz writer stores only the standard calculator properties, so
-    extra results (``energy_std``, ``forces_std``, ...) go to info/arrays of a copy.
+    The frame holds the structure (numbers, positions, cell, pbc, masses
+    when set, constraints), the momenta, the calculator's results and
+    ``info`` labels ``step``, ``time_ps`` and ``temperature_K`` (the
+    instantaneous kinetic temperature). The start structure's own labels
+    (a reference energy or forces, ``method``, ``temperature``, ... in its
+    ``info`` and ``arrays``) describe another calculation and are left out.
+    ASE's extxyz writer stores only standard calculator properties, so
+    committee spreads (``energy_std``, ``forces_std``, ...) go to the
+    frame's info (per structure) and arrays (per atom).
     """
+    frame = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc,
+                  momenta=atoms.get_momenta(), constraint=[c.copy() for c in atoms.constraints])
+    if "masses" in atoms.arrays:
+        frame.set_masses(atoms.get_masses())
     results = getattr(atoms.calc, "results", {}) or {}
-    extra = {k: v for k, v in results.items() if k.endswith("_std")}
-    if extra:
-        frame = atoms.copy()
-        frame.calc = SinglePointCalculator(frame, **{k: v for k, v in results.items() if k not in extra})
-        for key, value in extra.items():
-            if np.ndim(value) and len(value) == len(atoms):
-                frame.arrays[key] = np.asarray(value)
-            else:
-                frame.info[key] = value
-        atoms = frame
-    write(fh, atoms, format="extxyz")
+    spread = {k: v for k, v in results.items() if k.endswith("_std")}
+    frame.calc = SinglePointCalculator(frame, **{k: v for k, v in results.items() if k not in spread})
+    for key, value in spread.items():
+        if np.ndim(value) and len(value) == len(atoms):
+            frame.arrays[key] = np.asarray(value)
+        else:
+            frame.info[key] = value
+    frame.info.update(step=int(step), time_ps=step * timestep * 1e-3, temperature_K=atoms.get_temperature())
+    return frame
+
+
+def _write_frame(fh, atoms, step: int, timestep: float) -> None:
+    """Append the frame of ``atoms`` at ``step`` (:func:`md_frame`) to an extxyz file."""
+    write(fh, md_frame(atoms, step, timestep), format="extxyz")
     fh.flush()
 
 
@@ -158,12 +203,15 @@ def run_md(atoms, ensemble: str = "nve", temperature: float = 300.0, timestep: f
     out : str, optional
         Trajectory file (extxyz), appended every ``traj_every`` steps and at
         the step where the watchdog fires; what was written stays on disk.
+        Frames hold the model's results and the run's labels (:func:`md_frame`).
     log_path : str, optional
         Text log with :data:`LOG_COLUMNS`, written every ``log_every`` steps.
     friction : 1/fs (Langevin)
     tdamp : fs (Nosé–Hoover, Berendsen)
     watchdog : StabilityWatchdog, optional
         Checked every step; when it fires the run stops and the result says why.
+        NaN or inf in the positions, energy or forces stops the run the same
+        way with or without a watchdog (:func:`molsym.md.watchdog.non_finite`).
     velocities : bool
         Draw Maxwell–Boltzmann velocities at ``temperature`` first (else keep
         the atoms' momenta).
@@ -174,8 +222,8 @@ def run_md(atoms, ensemble: str = "nve", temperature: float = 300.0, timestep: f
     """
     if ensemble not in ENSEMBLES:
         raise ValueError(f"unknown ensemble {ensemble!r}; choose one of {ENSEMBLES}")
-    if steps < 0 or timestep <= 0 or log_every < 1:
-        raise ValueError("steps must be >= 0, timestep > 0 and log_every >= 1")
+    check_md_arguments(temperature=temperature, timestep=timestep, steps=steps, friction=friction,
+                       tdamp=tdamp, log_every=log_every, traj_every=traj_every)
     traj_every = traj_every or log_every
     if velocities:
         init_velocities(atoms, temperature, seed)
@@ -202,9 +250,13 @@ def run_md(atoms, ensemble: str = "nve", temperature: float = 300.0, timestep: f
                 max_drift = max(max_drift, abs(etot - e0) / n)
                 log.add((step, step * timestep * 1e-3, epot, ekin, etot, atoms.get_temperature()))
             if traj is not None and (step % traj_every == 0 or step == steps):
-                _write_frame(traj, atoms)
+                _write_frame(traj, atoms, step, timestep)
             if watchdog is not None:
                 watchdog.check(atoms, step, etot if ensemble == "nve" else None)
+            else:  # NaN or inf stops every run: the next step could not be integrated
+                found = non_finite(atoms, step)
+                if found is not None:
+                    raise MDInstabilityError(found)
             if bar is not None and step > 0 and (step % log_every == 0 or step == steps):
                 bar.update(step - bar.n)
                 rate = bar.format_dict.get("rate") or 0.0
@@ -213,7 +265,7 @@ def run_md(atoms, ensemble: str = "nve", temperature: float = 300.0, timestep: f
     except MDInstabilityError as err:
         instability = err.instability
         if traj is not None and dyn.nsteps % traj_every != 0:
-            _write_frame(traj, atoms)
+            _write_frame(traj, atoms, dyn.nsteps, timestep)
         if not log.rows or log.rows[-1][0] != dyn.nsteps:
             log.add((dyn.nsteps, dyn.nsteps * timestep * 1e-3, epot, ekin, etot,
                      atoms.get_temperature()))

@@ -11,7 +11,10 @@ It stops a run when the simulated molecule stops being physical:
   not an instability; ``allow_exchange=False`` counts it);
 * two atoms come closer than ``min_distance``;
 * in NVE, the total energy drifts from its starting value by more than
-  ``max_energy_drift`` eV per atom.
+  ``max_energy_drift`` eV per atom;
+* the positions, the potential energy or the forces hold NaN or inf
+  (:func:`non_finite`; :func:`molsym.md.run_md` checks this even without a
+  watchdog, since no integrator can take another step).
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ class Instability:
     step : int
         MD step at which it fired.
     kind : str
-        ``"bond"``, ``"min_distance"`` or ``"energy_drift"``.
+        ``"non_finite"``, ``"bond"``, ``"min_distance"`` or ``"energy_drift"``.
     atoms : tuple
         Indices of the atoms involved (empty for energy drift).
     value : float
@@ -63,6 +66,42 @@ class MDInstabilityError(RuntimeError):
 
 def _label(symbols, i: int) -> str:
     return f"{symbols[i]}{i}"
+
+
+def non_finite(atoms, step: int) -> Optional[Instability]:
+    """An :class:`Instability` of kind ``"non_finite"`` when ``atoms`` hold NaN or inf, else ``None``.
+
+    Looks at the positions and at the calculator's last results (forces, then
+    energy) without calculating anything.
+
+    Examples
+    --------
+    >>> from ase.build import molecule
+    >>> atoms = molecule("H2O")
+    >>> non_finite(atoms, step=0) is None
+    True
+    >>> atoms.positions[2, 1] = float("nan")
+    >>> print(non_finite(atoms, step=3))
+    step 3: the position of atom H2 is not finite (nan)
+    """
+    symbols = atoms.get_chemical_symbols()
+    results = getattr(atoms.calc, "results", None) or {}
+    for what, values in (("the position of", atoms.positions), ("the model's force on", results.get("forces"))):
+        if values is None:
+            continue
+        values = np.asarray(values, dtype=np.float64).reshape(len(atoms), -1)
+        bad = np.nonzero(~np.isfinite(values).all(axis=1))[0]
+        if len(bad):
+            a = int(bad[0])
+            value = float(values[a][~np.isfinite(values[a])][0])
+            more = f" (and on {len(bad) - 1} more)" if len(bad) > 1 else ""
+            return Instability(step, "non_finite", tuple(int(b) for b in bad), value, (
+                f"step {step}: {what} atom {_label(symbols, a)} is not finite ({value}){more}"))
+    energy = results.get("energy")
+    if energy is not None and not np.isfinite(energy):
+        return Instability(step, "non_finite", (), float(energy), (
+            f"step {step}: the model's potential energy is not finite ({float(energy)})"))
+    return None
 
 
 class StabilityWatchdog:
@@ -141,8 +180,11 @@ class StabilityWatchdog:
         """Return the first instability found at this step, or ``None``.
 
         ``total_energy`` (eV) is needed for the drift check; the first value
-        seen becomes the reference.
+        seen becomes the reference. NaN or inf (:func:`non_finite`) is checked first.
         """
+        found = non_finite(atoms, step)
+        if found is not None:
+            return found
         if len(self.bonds):
             dev = self._bond_lengths(atoms) - self.ref_lengths
             broken = np.nonzero(np.abs(dev) > self.bond_threshold)[0]

@@ -11,7 +11,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import torch
 
-__all__ = ["load_checkpoint_model", "export_checkpoint", "load_any_model", "UNITS"]
+__all__ = ["load_checkpoint_model", "checkpoint_model", "export_checkpoint", "load_any_model", "UNITS"]
 
 #: Units of every model molsym writes (inside molsym: eV and Å).
 UNITS = {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å^3"}
@@ -33,20 +33,55 @@ def load_checkpoint_model(path, ema: bool = True, device: str = "cpu") -> Tuple[
     (ForceField, dict)
         The model in eval mode, and the checkpoint's hyper-parameters plus
         ``epoch`` and ``global_step``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    molsym.nn.io.ModelFileError
+        When it cannot be read (truncated, not a torch file, holding objects
+        other than plain values) or is not a molsym training checkpoint; the
+        one-line message names the file.
     """
-    from molsym.nn import build_model
+    from molsym.nn.io import read_torch_file
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    if "hyper_parameters" not in ckpt or "model" not in ckpt["hyper_parameters"]:
-        raise ValueError(f"{path}: not a molsym training checkpoint (no model hyper-parameters)")
-    hp = dict(ckpt["hyper_parameters"])
-    model = build_model(hp["model"])
+        raise FileNotFoundError(f"{path}: no such training checkpoint")
+    model, hp = checkpoint_model(read_torch_file(path, "training checkpoint"), path, ema=ema)
+    return model.to(device), hp
+
+
+def checkpoint_model(ckpt: Any, path, ema: bool = True) -> Tuple[torch.nn.Module, Dict[str, Any]]:
+    """The force field of a checkpoint dict already read (``torch.load(weights_only=True)``).
+
+    Raises :class:`molsym.nn.io.ModelFileError` (a ``ValueError``) naming
+    ``path`` when the dict is not a molsym training checkpoint or its
+    weights do not fit its architecture.
+    """
+    from molsym.nn import build_model
+    from molsym.nn.io import FORMAT, ModelFileError
+
+    if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
+        raise ModelFileError(f"{path}: this is an exported molsym model file, not a training checkpoint")
+    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    if not isinstance(hp, dict) or not isinstance(hp.get("model"), dict) or not isinstance(
+            ckpt.get("state_dict"), dict):
+        raise ModelFileError(f"{path}: not a molsym training checkpoint (no model hyper-parameters "
+                             "or no state_dict)")
+    hp = dict(hp)
+    try:
+        model = build_model(hp["model"])
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
+        raise ModelFileError(f"{path}: the checkpoint's model config cannot be built "
+                             f"({type(err).__name__}: {err})") from err
     state = ckpt["state_dict"]
     prefix = "ema.module." if ema and any(k.startswith("ema.module.") for k in state) else "model."
-    model.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+    try:
+        model.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+    except RuntimeError as err:
+        raise ModelFileError(f"{path}: the checkpoint's weights do not match its model config: "
+                             f"{' '.join(str(err).split())}") from err
     model.eval()
     hp.update(epoch=int(ckpt.get("epoch", -1)), global_step=int(ckpt.get("global_step", -1)),
               weights="ema" if prefix.startswith("ema") else "raw")
@@ -86,11 +121,12 @@ def export_checkpoint(checkpoint, out, ema: bool = True, compile: Optional[str] 
 
 
 def load_any_model(path, dtype: Optional[str] = None) -> torch.nn.Module:
-    """Load a model from an exported file or (``.ckpt``) a training checkpoint."""
-    path = Path(path)
-    if path.suffix == ".ckpt":
-        model, _ = load_checkpoint_model(path)
-        return model
-    from molsym.nn.io import load_model
+    """Load a model from an exported file, a TorchScript export or a training checkpoint (EMA weights).
 
-    return load_model(path, device="cpu", dtype=dtype)
+    The same loader as ``MolSymCalculator`` and every command
+    (:func:`molsym.calculator.loading.load_force_field`); a file that
+    cannot be loaded raises :class:`molsym.nn.io.ModelFileError` naming it.
+    """
+    from molsym.calculator.loading import load_force_field
+
+    return load_force_field(path, device="cpu", dtype=dtype)

@@ -1,4 +1,4 @@
-"""run_md with every ensemble, its log, trajectory and trace plot."""
+"""run_md with every ensemble, its log, trajectory frames and trace plot; arguments it refuses."""
 import numpy as np
 import pytest
 from ase.io import read
@@ -59,6 +59,39 @@ def test_bad_arguments(water, model_file):
         run_md(water, "nve", steps=1, timestep=0.0, progress=False)
     with pytest.raises(ValueError, match="ensemble"):
         make_dynamics(water, "nph", 0.5)
+
+
+@pytest.mark.parametrize("name, value", [("temperature", -1.0), ("temperature", float("nan")),
+                                         ("timestep", float("inf")), ("friction", -0.01), ("tdamp", 0.0),
+                                         ("steps", -2), ("log_every", 0), ("traj_every", 0)])
+def test_an_unusable_argument_is_named(water, model_file, name, value):
+    water.calc = MolSymCalculator(model_file)
+    with pytest.raises(ValueError, match=rf"^{name} must be .*, got {value}$"):
+        run_md(water, "langevin", progress=False, **{"steps": 1, name: value})
+    assert not water.get_momenta().any()  # refused before any velocity was drawn
+
+
+def test_frames_hold_the_runs_results_not_the_start_labels(tmp_path, model_file, water):
+    """The start structure's reference labels (method, temperature, energy, forces) are not copied."""
+    water.info.update(method="gfn2-xtb", temperature=500.0, energy=-123.4)
+    water.arrays["ref_forces"] = np.ones((3, 3))
+    water.set_masses([16.0, 2.014, 1.008])  # deuterium: a custom mass is part of the run
+    water.calc = MolSymCalculator(model_file)
+    out = tmp_path / "t.extxyz"
+    result = run_md(water, "nve", temperature=300, timestep=0.5, steps=6, out=str(out), log_every=3,
+                    progress=False)
+    frames = read(out, ":")
+    assert [f.info["step"] for f in frames] == [0, 3, 6]
+    for frame, epot, temp, t_ps in zip(frames, result.log["epot_eV"], result.log["temperature_K"],
+                                       result.log["time_ps"]):
+        assert set(frame.info) == {"step", "time_ps", "temperature_K"}
+        assert set(frame.arrays) == {"numbers", "positions", "momenta", "masses"}
+        assert frame.get_potential_energy() == pytest.approx(epot, abs=1e-6)
+        assert frame.info["temperature_K"] == pytest.approx(temp, abs=0.01)
+        assert frame.info["time_ps"] == pytest.approx(t_ps)
+    np.testing.assert_allclose(frames[-1].get_forces(), water.get_forces(), atol=1e-7)
+    np.testing.assert_allclose(frames[-1].get_momenta(), water.get_momenta(), atol=1e-7)
+    np.testing.assert_allclose(frames[-1].get_masses(), [16.0, 2.014, 1.008])
 
 
 def test_trace_png(tmp_path, model_file, water):

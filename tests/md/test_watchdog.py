@@ -1,10 +1,11 @@
-"""The stability watchdog: bonds, close contacts and NVE drift, alone and inside run_md."""
+"""The stability watchdog: bonds, close contacts, NVE drift and NaN/inf, alone and inside run_md."""
 import numpy as np
 import pytest
 from ase.build import bulk, molecule
+from ase.calculators.calculator import Calculator, all_changes
 from ase.io import read
 
-from molsym.md import MDInstabilityError, StabilityWatchdog, run_md
+from molsym.md import ENSEMBLES, MDInstabilityError, StabilityWatchdog, non_finite, run_md
 
 
 def test_bonds_found_from_covalent_radii():
@@ -113,3 +114,52 @@ def test_proton_transfer_to_an_equivalent_acceptor_is_not_an_instability():
     lost = start.copy()
     lost.positions[2] = [0.5, 2.5, 0.0]                   # the proton leaves both oxygens
     assert dog.find(lost, step=2).kind == "bond"
+
+
+class TurnsNonFinite(Calculator):
+    """Springs to the start geometry; from call ``after + 1`` on, one force component is ``value``."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, reference, after, value):
+        super().__init__()
+        self.ref, self.after, self.value, self.calls = reference.positions.copy(), after, value, 0
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.calls += 1
+        disp = self.atoms.positions - self.ref
+        forces = -5.0 * disp
+        if self.calls > self.after:
+            forces[1, 2] = self.value
+        self.results = {"energy": 2.5 * float((disp ** 2).sum()), "forces": forces}
+
+
+@pytest.mark.parametrize("watched", [True, False], ids=["watchdog", "no-watchdog"])
+@pytest.mark.parametrize("value", [np.nan, np.inf], ids=["nan", "inf"])
+@pytest.mark.parametrize("ensemble", ENSEMBLES)
+def test_non_finite_forces_stop_every_integrator(tmp_path, water, ensemble, value, watched):
+    """NaN or inf forces at step 3: the run stops there, says why, and keeps steps 0-3 on disk."""
+    water.calc = TurnsNonFinite(water, after=3, value=value)
+    out, log = tmp_path / "t.extxyz", tmp_path / "t.log"
+    dog = StabilityWatchdog(water) if watched else None
+    result = run_md(water, ensemble, temperature=300, timestep=0.5, steps=20, out=str(out), log_path=str(log),
+                    log_every=1, watchdog=dog, progress=False)
+    found = result.instability
+    assert found is not None and found.kind == "non_finite" and found.step == 3 and result.steps == 3
+    assert found.atoms == (1,) and "step 3: the model's force on atom H1 is not finite" in found.message
+    assert str(value) in found.message
+    frames = read(out, ":")
+    assert [len(f) for f in frames] == [3] * 4 and np.isfinite(frames[-1].positions).all()
+    np.testing.assert_array_equal(np.loadtxt(log)[:, 0], [0, 1, 2, 3])
+
+
+def test_non_finite_positions_and_energy(water):
+    assert non_finite(water, 0) is None
+    water.calc = TurnsNonFinite(water, after=0, value=1.0)
+    water.get_potential_energy()
+    water.calc.results["energy"] = np.nan
+    assert non_finite(water, 5).message == "step 5: the model's potential energy is not finite (nan)"
+    water.positions[2, 0] = -np.inf
+    found = StabilityWatchdog(molecule("H2O")).find(water, 6)
+    assert found.kind == "non_finite" and found.atoms == (2,) and "position of atom H2" in found.message
