@@ -60,7 +60,8 @@ def add_parser(subparsers) -> None:
 
     ins = sub.add_parser("inspect", help="summarise a data file or store and list broken frames",
                          description=INSPECT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ins.add_argument("file", metavar="FILE", help="data file (extxyz, ASE db, npz, ...) or a molsym store")
+    ins.add_argument("file", metavar="FILE",
+                     help="data file (extxyz, QM9 .xyz, ASE db, npz, ...) or a molsym store")
     _add_key_flags(ins)
     ins.set_defaults(func=run_inspect)
 
@@ -112,6 +113,11 @@ def run_inspect(args) -> int:
         broken.append((err.frame, err.reason))
         e0s = {}
     print(f"file: {path}")
+    if _is_qm9_xyz(path):
+        from molsym.data.readers.qm9 import QM9_ENERGY_KEYS, QM9_KEYS
+        print(f"format: QM9 .xyz (GDB), read by molsym.data.readers.qm9.read_qm9_xyz: "
+              f"{len(QM9_KEYS)} properties per molecule ({', '.join(QM9_KEYS)}) in eV-based units; "
+              f"--energy-key {QM9_ENERGY_KEYS[0]} (or {', '.join(QM9_ENERGY_KEYS[1:])}) reads one as the energy")
     broken += _suspicious(frames)
     _summary((f for _, f in frames), len(iso), e0s, broken)
     return 1 if broken else 0
@@ -130,7 +136,7 @@ def _read_lenient(path: Path, ek, fk, sk):
         frames = list(enumerate(read_file(path, ek, fk, sk)))
         broken: List[Tuple[Optional[int], str]] = []
     except DataError as err:
-        if path.suffix.lower() not in (".xyz", ".extxyz") or err.frame is None:
+        if path.suffix.lower() not in (".xyz", ".extxyz") or err.frame is None or _is_qm9_xyz(path):
             return [], [], [(err.frame, err.reason)]
         frames, broken = _read_blocks(path, ek, fk, sk)
     iso = [(i, f) for i, f in frames if is_isolated_atom(f)]
@@ -139,6 +145,12 @@ def _read_lenient(path: Path, ek, fk, sk):
 
 
 _INT_LINE = re.compile(r"^\s*\d+\s*$")
+
+
+def _is_qm9_xyz(path: Path) -> bool:
+    """A QM9 (GDB) ``.xyz`` file: its molecules are not extxyz blocks (see :func:`_read_blocks`)."""
+    from molsym.data.readers import looks_like_qm9_xyz
+    return path.suffix.lower() in (".xyz", ".extxyz") and looks_like_qm9_xyz(path)
 
 
 def _read_blocks(path: Path, ek, fk, sk):

@@ -66,6 +66,7 @@ def plot_learning_curve(csv_path, png_path) -> Optional[Path]:
         ("loss", ["train/loss_epoch", "val/loss"], True),
         ("energy RMSE (meV)", ["train/energy_rmse", "val/energy_rmse"], True),
         ("force RMSE (meV/Å)", ["train/forces_rmse", "val/forces_rmse"], True),
+        ("stress RMSE (eV/Å³)", ["train/stress_rmse", "val/stress_rmse"], True),
     ]
     panels = [p for p in panels if any(k in series for k in p[1])]
     if not panels:
@@ -88,8 +89,9 @@ def plot_learning_curve(csv_path, png_path) -> Optional[Path]:
 
 
 def plot_parity(energy_ref: np.ndarray, energy_pred: np.ndarray, forces_ref: Optional[np.ndarray],
-                forces_pred: Optional[np.ndarray], png_path, title: str = "") -> Path:
-    """Parity plot: predicted against reference energy (per atom) and force components.
+                forces_pred: Optional[np.ndarray], png_path, title: str = "",
+                stress_ref: Optional[np.ndarray] = None, stress_pred: Optional[np.ndarray] = None) -> Path:
+    """Parity plot: predicted against reference energy (per atom), force and stress components.
 
     Parameters
     ----------
@@ -97,21 +99,32 @@ def plot_parity(energy_ref: np.ndarray, energy_pred: np.ndarray, forces_ref: Opt
         Energies per atom, eV/atom.
     forces_ref, forces_pred : [N, 3] arrays or None
         Forces, eV/Å.
+    stress_ref, stress_pred : [P, 3, 3] arrays or None
+        Stress of the periodic frames, eV/Å³; a third panel when given.
     """
+    from molsym.train.metrics import EV_PER_A3_TO_GPA
+
     plt = _pyplot()
-    n = 2 if forces_ref is not None and len(forces_ref) else 1
+
+    def milli(rmse, unit):
+        return f"RMSE {1000 * rmse:.2f} m{unit}"
+
+    pairs = [("energy (eV/atom)", energy_ref, energy_pred, lambda r: milli(r, "eV/atom"))]
+    if forces_ref is not None and len(forces_ref):
+        pairs.append(("force component (eV/Å)", np.ravel(forces_ref), np.ravel(forces_pred),
+                      lambda r: milli(r, "eV/Å")))
+    if stress_ref is not None and len(stress_ref):
+        pairs.append(("stress component (eV/Å³)", np.ravel(stress_ref), np.ravel(stress_pred),
+                      lambda r: f"RMSE {r:.5f} eV/Å³ = {EV_PER_A3_TO_GPA * r:.3f} GPa"))
+    n = len(pairs)
     fig, axes = plt.subplots(1, n, figsize=(4.3 * n, 4.0), squeeze=False)
-    pairs = [("energy (eV/atom)", energy_ref, energy_pred)]
-    if n == 2:
-        pairs.append(("force component (eV/Å)", np.ravel(forces_ref), np.ravel(forces_pred)))
-    for ax, (label, ref, pred) in zip(axes[0], pairs):
+    for ax, (label, ref, pred, rmse_title) in zip(axes[0], pairs):
         ref, pred = np.asarray(ref, float), np.asarray(pred, float)
         lo, hi = float(min(ref.min(), pred.min())), float(max(ref.max(), pred.max()))
         pad = 0.02 * (hi - lo or 1.0)
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.5", lw=1)
         ax.scatter(ref, pred, s=4, alpha=0.5)
-        rmse = math.sqrt(float(np.mean((pred - ref) ** 2)))
-        ax.set_title(f"RMSE {1000 * rmse:.2f} m{label.split('(')[1].rstrip(')')}", fontsize=10)
+        ax.set_title(rmse_title(math.sqrt(float(np.mean((pred - ref) ** 2)))), fontsize=10)
         ax.set_xlabel(f"reference {label}")
         ax.set_ylabel(f"predicted {label}")
         ax.set_aspect("equal")

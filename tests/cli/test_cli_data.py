@@ -168,3 +168,77 @@ def test_generate_subcommand_is_wired(capsys):
 def test_data_without_action_prints_help(capsys):
     code, out, _ = _run(capsys, "data")
     assert code == 1 and "inspect" in out and "pack" in out
+
+
+# ------------------------------------------------------------- directories and QM9 (.xyz, GDB format)
+def _qm9_molecule(gdb=1, symbol="C", u0="-40.47893"):
+    """One molecule as the QM9 archive writes it: count, 'gdb' + 15 properties, 5-column atoms, ..."""
+    props = ["157.7118", "157.70997", "157.70699", "0.", "13.21", "-0.3877", "0.1171", "0.5048",
+             "35.3641", "0.044749", u0, "-40.476062", "-40.475117", "-40.498597", "6.469"]
+    atoms = [(symbol, "-0.0126981359", "1.0858041578", "0.0080009958", "-0.535689"),
+             ("H", "0.002150416", "-0.0060313176", "0.0019761204", "0.133921"),
+             ("H", "1.0117308433", "1.4637511618", "0.0002765748", "0.133922"),
+             ("H", "-0.540815069", "1.4475266138", "-0.8766437152", "0.133923"),
+             ("H", "-0.5238136345", "1.4379326443", "0.9063972942", "0.133923")]
+    lines = ["5", f"gdb {gdb}\t" + "\t".join(props) + "\t"] + ["\t".join(a) for a in atoms]
+    lines += ["1341.307\t1341.3284\t3151.7078", "C\tC\t", "InChI=1S/CH4/h1H4\tInChI=1S/CH4/h1H4"]
+    return "\n".join(lines) + "\n"
+
+
+def test_inspect_directory_is_one_line_saying_what_to_give(tmp_path, capsys):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    write_xyz(folder / "a.xyz", n=2)
+    for argv in (["data", "inspect", str(folder)],
+                 ["data", "pack", str(folder), "--out", str(tmp_path / "s.h5"), "--quiet"]):
+        code, _, err = _run(capsys, *argv)
+        _one_line_error(code, err, str(folder), "is a directory", "molsym data pack DIR/*.xyz")
+        assert "BundleTrajectory" not in err
+    assert not (tmp_path / "s.h5").exists()
+
+
+def test_inspect_reads_an_ase_bundle_trajectory_directory(tmp_path, capsys):
+    """A folder that is an ASE BundleTrajectory is a data file, read by ASE."""
+    images = [Atoms("CO", positions=[[0, 0, 0], [0, 0, 1.1 + 0.01 * k]]) for k in range(3)]
+    ase.io.write(tmp_path / "co.bundle", images, format="bundletrajectory")
+    code, out, err = _run(capsys, "data", "inspect", str(tmp_path / "co.bundle"))
+    assert code == 0, err
+    assert "frames: 3" in out and "CO × 3" in out
+
+
+def test_inspect_qm9_gdb_xyz_names_format_and_reads_it(tmp_path, capsys):
+    from molsym.data.units import HARTREE_TO_EV
+
+    path = tmp_path / "dsgdb9nsd_000001.xyz"
+    path.write_text(_qm9_molecule())
+    code, out, err = _run(capsys, "data", "inspect", str(path))
+    assert code == 0, err
+    assert "columns" not in out + err
+    assert "format: QM9 .xyz (GDB), read by molsym.data.readers.qm9.read_qm9_xyz" in out
+    assert "U0" in out and "--energy-key U0" in out
+    assert "frames: 1" in out and "CH4 × 1" in out and "energy: none" in out and "broken frames: none" in out
+
+    code, out, err = _run(capsys, "data", "inspect", str(path), "--energy-key", "U0")
+    assert code == 0, err
+    assert f"energy [eV]: 1 labelled; mean {-40.47893 * HARTREE_TO_EV:.4f}" in out
+
+    both = tmp_path / "two.xyz"  # two molecules one after the other (cat dsgdb9nsd_*.xyz)
+    both.write_text(_qm9_molecule(1) + _qm9_molecule(2, u0="-41.0"))
+    code, out, err = _run(capsys, "data", "inspect", str(both), "--energy-key", "U0")
+    assert code == 0, err
+    assert "frames: 2" in out and f"max {-40.47893 * HARTREE_TO_EV:.4f}" in out
+    assert f"min {-41.0 * HARTREE_TO_EV:.4f}" in out
+
+
+def test_broken_qm9_gdb_xyz_is_one_line_naming_the_format(tmp_path, capsys):
+    bad = tmp_path / "bad.xyz"
+    bad.write_text(_qm9_molecule(1) + _qm9_molecule(2, symbol="Xx"))
+    code, _, err = _run(capsys, "data", "inspect", str(bad))
+    _one_line_error(code, err, "bad.xyz", "frame 1", "QM9 .xyz (GDB format)", "unknown element 'Xx'")
+
+    good = tmp_path / "good.xyz"
+    good.write_text(_qm9_molecule())
+    code, _, err = _run(capsys, "data", "inspect", str(good), "--energy-key", "REF_energy")
+    _one_line_error(code, err, "good.xyz", "QM9 .xyz (GDB format)", "'REF_energy'", "U0, U, H, G")
+    code, _, err = _run(capsys, "data", "inspect", str(good), "--forces-key", "REF_forces")
+    _one_line_error(code, err, "good.xyz", "has no forces", "'REF_forces'")

@@ -240,3 +240,54 @@ def test_full_qm9pack_conversion(tmp_path):
     np.testing.assert_allclose(gap, lumo - homo, atol=2e-4 * HARTREE_TO_EV)  # 4-decimal Hartree values
     assert set(np.concatenate([f["atomic_numbers"] for f in again.frames]).tolist()) == {1, 6, 7, 8, 9}
     assert again.smiles[:3] == ["C", "N", "O"]
+
+
+def test_read_frames_reads_a_qm9_xyz_file_as_load_qm9_does(tmp_path):
+    """A single QM9 .xyz file (or several concatenated) goes to read_qm9_xyz, with load_qm9's factors."""
+    from molsym.data.readers import read_frames
+
+    _uncharacterized(tmp_path, [99])  # none of the three is left out
+    archive = qm9.load_qm9(_archive(tmp_path), cache_dir=tmp_path / "cache", progress=False,
+                           energy_property="U0")
+    one = tmp_path / "dsgdb9nsd_000001.xyz"
+    one.write_text(_xyz_text(*MOLECULES[0]))
+    frames = read_frames(one)
+    assert len(frames) == 1 and "energy" not in frames[0] and "forces" not in frames[0]
+    for key in ("atomic_numbers", "pos", "cell", "pbc", *qm9.QM9_KEYS):
+        np.testing.assert_array_equal(frames[0][key], archive.frames[0][key])
+
+    three = tmp_path / "three.xyz"
+    three.write_text("".join(_xyz_text(*m) for m in MOLECULES))
+    frames = read_frames(three, energy_key="U0")
+    assert [float(f["energy"]) for f in frames] == [float(f["U0"]) for f in archive.frames]
+    assert float(frames[2]["zpve"]) == pytest.approx(2.1375e-2 * HARTREE_TO_EV)  # the *^ exponent
+    second = read_frames(three, energy_key="U0", index=1)
+    assert len(second) == 1 and float(second[0]["energy"]) == float(archive.frames[1]["energy"])
+    assert read_frames(three, energy_key="H", info_keys=["gap"])[0]["energy"] == archive.frames[0]["H"]
+
+
+@pytest.mark.parametrize("kwargs,pattern", [
+    ({"energy_key": "REF_energy"}, r"no energy label 'REF_energy'; name one of its energies, U0, U, H, G"),
+    ({"require_labels": True}, r"has no forces"),
+    ({"stress_key": "stress"}, r"has no stress"),
+    ({"info_keys": ["charge"]}, r"no property 'charge'"),
+    ({"energy_unit": "Hartree"}, r"fixed units"),
+])
+def test_qm9_xyz_refuses_what_it_does_not_hold(tmp_path, kwargs, pattern):
+    from molsym.data.readers import read_frames
+
+    path = tmp_path / "m.xyz"
+    path.write_text(_xyz_text(*MOLECULES[1]))
+    with pytest.raises(DataError, match=pattern) as info:
+        read_frames(path, **kwargs)
+    assert str(info.value).startswith(str(path)) and "QM9 .xyz (GDB format)" in str(info.value)
+
+
+def test_broken_qm9_xyz_names_format_and_frame(tmp_path):
+    from molsym.data.readers import read_frames
+
+    text = _xyz_text(*MOLECULES[0]) + _xyz_text(*MOLECULES[1]).replace("\t-56.525887", "", 1)
+    path = tmp_path / "b.xyz"
+    path.write_text(text)
+    with pytest.raises(DataError, match=r"b\.xyz, frame 1: QM9 \.xyz \(GDB format\): line 2 has 16 fields"):
+        read_frames(path)

@@ -261,3 +261,9 @@ def test_truncated_npz_and_empty_db(tmp_path):
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")
     _expect(empty, 0, r"file is empty")
+
+
+def test_directory_is_refused_with_what_to_give(tmp_path):
+    (tmp_path / "a.xyz").write_text(_frame_text())
+    err = _expect(tmp_path, None, r"is a directory, not a data file: give one file .*DIR/\*\.xyz")
+    assert err.frame is None and "BundleTrajectory" not in str(err)

@@ -129,6 +129,53 @@ def read_qm9_archive(path, exclude: Iterable[int] = (), progress: bool = True) -
     molecules = [m for m in molecules if m[0] not in exclude]
     if not molecules:
         raise DataError(source, 0, "archive holds no QM9 .xyz files")
+    return _raw_table(molecules)
+
+
+def looks_like_qm9_xyz(path) -> bool:
+    """True if ``path`` starts like a QM9 ``.xyz`` file: an atom count, then ``gdb ...``.
+
+    Only the first two lines are read. Line 2 of an (extended) XYZ file is a
+    free comment, so a file whose comment line starts with the word ``gdb``
+    is taken for QM9 and checked as such.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            first, second = handle.readline(), handle.readline()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return first.strip().isdigit() and second.split()[:1] == ["gdb"]
+
+
+def parse_qm9_text(text: str, source: str) -> RawQM9:
+    """A QM9 ``.xyz`` file → raw table, molecules in file order.
+
+    One file of the archive holds one molecule; several written one after
+    the other (``cat dsgdb9nsd_*.xyz``) are read as consecutive frames. Each
+    molecule takes ``n + 5`` lines (see the module docstring); blank lines
+    between molecules are skipped.
+    """
+    lines = text.splitlines()
+    molecules, at = [], 0
+    while at < len(lines):
+        if not lines[at].strip():
+            at += 1
+            continue
+        frame = len(molecules)
+        head = lines[at].strip()
+        if not head.isdigit():
+            raise DataError(source, frame, f"line {at + 1}: expected the atom count of a QM9 "
+                                           f"molecule, found {head[:40]!r}")
+        n = int(head)
+        molecules.append(parse_qm9_xyz("\n".join(lines[at:at + n + 5]), source, frame))
+        at += n + 5
+    if not molecules:
+        raise DataError(source, 0, "file is empty: no frames")
+    return _raw_table(molecules)
+
+
+def _raw_table(molecules) -> RawQM9:
+    """The outputs of :func:`parse_qm9_xyz`, in the given order, as one table."""
     sizes = np.array([len(m[1]) for m in molecules])
     return RawQM9(z=np.concatenate([m[1] for m in molecules]),
                   pos=np.concatenate([m[2] for m in molecules]),

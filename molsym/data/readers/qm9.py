@@ -14,6 +14,12 @@ named factors below, checks every molecule, and caches the result as one
 ``.npz`` file (written atomically); later loads read the cache. Properties
 are per-graph fields registered with :func:`molsym.data.keys.register_graph_field`.
 
+A single QM9 ``.xyz`` file (one molecule of the archive, or several written
+one after the other) is read by :func:`read_qm9_xyz`, with the same factors;
+:func:`molsym.data.readers.read_frames` sends every ``.xyz`` file whose line
+2 starts with ``gdb`` there, so ``molsym data inspect`` and the training
+data reader accept them (``--energy-key U0`` takes U0 as the energy).
+
 ==========  =================  ==============  =============================
 key         source unit        molsym unit     factor
 ==========  =================  ==============  =============================
@@ -44,8 +50,8 @@ from ase import units as _ase_units
 from molsym.data.errors import DataError
 from molsym.data.frame import Frame
 from molsym.data.keys import register_graph_field
-from molsym.data.readers._common import validate_frames
-from molsym.data.readers._qm9_parse import (RawQM9, read_qm9_archive, read_qm9pack,
+from molsym.data.readers._common import Index, LabelSpec, parse_index, validate_frames
+from molsym.data.readers._qm9_parse import (RawQM9, parse_qm9_text, read_qm9_archive, read_qm9pack,
                                             read_uncharacterized)
 from molsym.data.units import BOHR_TO_ANGSTROM, HARTREE_TO_EV, KCAL_PER_MOL_TO_EV
 from molsym.files import atomic_path
@@ -100,6 +106,8 @@ PROPERTIES: Tuple[QM9Property, ...] = (
     QM9Property("Cv", "cal/(mol K)", CAL_PER_MOL_K_TO_EV_PER_K, "eV/K", "heat capacity at 298.15 K"),
 )
 QM9_KEYS = tuple(p.key for p in PROPERTIES)
+#: The total energies among the properties (eV), the choices for ``energy_key``.
+QM9_ENERGY_KEYS = ("U0", "U", "H", "G")
 
 for _p in PROPERTIES:
     register_graph_field(_p.key, unit=_p.unit, doc=f"QM9 {_p.doc}")
@@ -187,6 +195,65 @@ def load_qm9(source="qm9pack", cache_dir=None, uncharacterized=None, rebuild: bo
         table = _convert(parse(), str(source))
         _write_cache(cache, table, source_id)
     return _frames(table, energy_property)
+
+
+def read_qm9_xyz(path, spec: LabelSpec = LabelSpec(), index: Index = ":") -> List[Frame]:
+    """Read a QM9 ``.xyz`` file (GDB format) into checked frames in eV-based units.
+
+    Line 1 is the atom count ``n``, line 2 ``gdb <id>`` and the 15 properties
+    of :data:`PROPERTIES`, then ``n`` lines ``element x y z mulliken_charge``,
+    the harmonic frequencies, the SMILES and the InChI lines. Every frame
+    holds ``atomic_numbers``, ``pos`` (Å), a zero ``cell``, no ``pbc`` and the
+    15 properties converted as in :func:`load_qm9`; the Mulliken charges,
+    frequencies, SMILES and InChIs are not kept.
+
+    Parameters
+    ----------
+    path : the file (one molecule, or several one after the other)
+    spec : labels asked for. ``energy_key`` naming a property (``"U0"``,
+        ``"U"``, ``"H"``, ``"G"``, or any of :data:`QM9_KEYS`) stores it also
+        as ``energy``; the default key ``"energy"`` reads no energy unless
+        required. QM9 has no forces or stress: a required one is an error.
+    index : frames to return (int, slice, or ASE's string form)
+
+    Examples
+    --------
+    >>> frames = read_qm9_xyz("dsgdb9nsd_000001.xyz", LabelSpec(energy_key="U0"))  # doctest: +SKIP
+    >>> float(frames[0]["energy"])  # doctest: +SKIP
+    -1101.4877...
+    """
+    source = str(path)
+    energy_property = _energy_property(spec, source)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(source, None, f"not a text file ({err.reason})") from None
+    try:
+        table = _convert(parse_qm9_text(text, source), source)
+    except DataError as err:  # say which format the file was read as
+        raise DataError(source, err.frame, f"QM9 .xyz (GDB format): {err.reason}") from None
+    frames = _frames(table, energy_property).frames
+    return [frames[i] for i in parse_index(index, len(frames), source)]
+
+
+def _energy_property(spec: LabelSpec, source: str) -> Optional[str]:
+    """The property a QM9 file gives as ``energy`` under ``spec``, or None; refuse what it lacks."""
+    for name, key in (("forces", spec.forces_key), ("stress", spec.stress_key)):
+        if key is not None and name in spec.required:
+            raise DataError(source, None, f"QM9 .xyz (GDB format) has no {name}, but the {name} "
+                                          f"label {key!r} was asked for")
+    unknown = [k for k in spec.info_keys if k not in QM9_KEYS]
+    if unknown:
+        raise DataError(source, None, f"QM9 .xyz (GDB format) has no property {unknown[0]!r}; "
+                                      f"it holds {', '.join(QM9_KEYS)}")
+    key = spec.energy_key
+    if key in QM9_KEYS:
+        return key
+    if key is not None and "energy" in spec.required:
+        raise DataError(source, None, f"QM9 .xyz (GDB format) has no energy label {key!r}; name one "
+                                      f"of its energies, {', '.join(QM9_ENERGY_KEYS)} (eV), "
+                                      "e.g. --energy-key U0")
+    return None
 
 
 def _source(source, uncharacterized, progress):
