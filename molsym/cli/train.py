@@ -30,6 +30,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "checkpoint; generators: <output_dir>/gen.pt from the last)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--final-frames", type=int, default=None, metavar="N",
+                   help="force fields: the final metrics evaluate the exported weights (EMA weights of the "
+                        "best checkpoint) on the first N training and N validation frames, as molsym eval "
+                        "would (default 1000; 0 skips them)")
     p.set_defaults(func=run)
     return p
 
@@ -39,29 +43,28 @@ def run(args) -> int:
 
     from molsym.cli.main import UserError
     from molsym.train.config import ConfigError, load_config
-    from molsym.train.evaluate import format_table
     from molsym.train.export import export_checkpoint
-    from molsym.train.run import OutputExistsError, is_generator_config, train
+    from molsym.train.run import FINAL_EVAL_FRAMES, OutputExistsError, is_generator_config, train
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.final_frames is not None and args.final_frames < 0:
+        raise UserError(f"--final-frames must be 0 or more, got {args.final_frames}")
     try:
         cfg = load_config(args.config, args.overrides)
     except ConfigError as err:
         raise UserError(str(err)) from err
+    frames = FINAL_EVAL_FRAMES if args.final_frames is None else args.final_frames
     try:
-        result = train(cfg, resume=args.resume, force=args.force)
+        result = train(cfg, resume=args.resume, force=args.force, final_eval_frames=frames)
     except (OutputExistsError, ConfigError) as err:
         raise UserError(str(err)) from None
     if not result["trainer"].is_global_zero:
         return 0
     if is_generator_config(cfg):
         return _report_generator(args, cfg, result)
-    metrics = result["metrics"]
-    val = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("val/")}
-    train_m = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("train/")}
-    print("\nfinal metrics (validation: EMA weights)")
-    print(format_table({"train": train_m, "val": val}))
+    if result["final"] is not None:
+        print(_final_table(result["final"]))
     print(f"best checkpoint: {result['best']}\nlast checkpoint: {result['last']}")
     if result["learning_curve"]:
         print(f"learning curve:  {result['learning_curve']}")
@@ -69,6 +72,18 @@ def run(args) -> int:
         out = export_checkpoint(result["best"], Path(cfg.get("output_dir", "outputs/run")) / "model.pt")
         print(f"exported model:  {out}")
     return 0
+
+
+def _final_table(final) -> str:
+    """The final metrics of the exported weights, labelled with their checkpoint and the frames evaluated."""
+    from molsym.train.evaluate import format_table
+
+    weights = "EMA weights" if final["weights"] == "ema" else "raw weights (no EMA)"
+    head = (f"\nfinal metrics of the exported weights ({weights} of {Path(final['checkpoint']).name}, "
+            f"step {final['global_step']}), evaluated as molsym eval does")
+    counts = [f"{split}: {'all' if n == total else f'the first {n} of'} {total} frames"
+              for split, (n, total) in final["frames"].items()]
+    return "\n".join([head, format_table(final["metrics"]), "(" + "; ".join(counts) + ")"])
 
 
 def _report_generator(args, cfg, result) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import lightning as L
 import numpy as np
@@ -33,6 +33,8 @@ Source = Union[str, Path, Sequence[Union[str, Path]], Sequence[Frame]]
 _DEFAULT_SPLIT = {"val": 0.1, "test": 0, "seed": 0}
 #: Show a progress bar for neighbour lists of at least this many frames.
 PROGRESS_MIN_FRAMES = 2000
+#: The labels a frame may carry (eV, eV/Å, eV/Å³).
+LABELS = ("energy", "forces", "stress")
 
 
 class MolDataModule(L.LightningDataModule):
@@ -58,7 +60,18 @@ class MolDataModule(L.LightningDataModule):
 
     After :meth:`setup`, :attr:`statistics` is ``{"e0s": {Z: eV}, "species": [Z...],
     "mean_energy_per_atom": eV after E0, "force_rms": eV/Å, "avg_num_neighbors": float, ...}``
-    computed on the training split, cached as JSON beside the split.
+    computed on the training split, cached as JSON beside the split. A statistic
+    whose labels the training data lacks is ``None`` (``force_rms`` of data
+    without forces, ``mean_energy_per_atom`` of data without energies).
+
+    :attr:`missing_labels` says, per split, which labels (``energy``,
+    ``forces``, ``stress``) its frames do not all carry, as ``(file, why)``:
+    ``{"train": {"forces": ("ch4.db", "no forces labels")}, "val": {...}, "test": {...}}``.
+    Frames of several files keep only the labels every file carries (a
+    batch cannot mix labelled and unlabelled graphs); a file without a
+    label that another has is named there (``("b.xyz", "no forces labels
+    (a.xyz has them)")``). Within one file the readers already
+    refuse such a mix, naming the first frame without the label.
     """
 
     def __init__(self, train: Source, val: Optional[Source] = None, test: Optional[Source] = None,
@@ -80,28 +93,40 @@ class MolDataModule(L.LightningDataModule):
         self.cache_dir = cache_dir
         self.train_dataset = self.val_dataset = self.test_dataset = None
         self.statistics: Optional[dict] = None
+        self.missing_labels: Dict[str, Dict[str, Tuple[str, str]]] = {}
         self.split: Optional[Dict[str, np.ndarray]] = None
 
     # ------------------------------------------------------------------ loading
     def _load(self, source: Source):
-        """``(dataset, isolated frames, store e0s, file paths)`` for any kind of source."""
+        """``(dataset, isolated frames, store e0s, file paths, missing labels)`` for any kind of source.
+
+        The missing labels are :func:`missing_labels` of the frames read
+        (a store: the labels it does not hold).
+        """
         if isinstance(source, (str, Path)):
             source = [source]
         source = list(source)
         if source and isinstance(source[0], Mapping):
             mols, iso = partition_isolated(source)
-            return GraphDataset(mols, self.cutoff, self.dtype), iso, {}, []
+            missing = missing_labels(mols, ["<memory>"] * len(mols), self._read_labels())
+            return GraphDataset(mols, self.cutoff, self.dtype), iso, {}, [], missing
         paths = [Path(p) for p in source]
         stores = [p for p in paths if is_store(p)]
         if stores:
             if len(paths) != 1:
                 raise DataError(str(stores[0]), None, "a store must be given alone, not with other files")
             store = GraphStore(paths[0], self.dtype, self.cutoff)
-            return store, [], store.e0s, paths
-        frames, iso, _ = load_frames(paths, **self.keys)
+            missing = {name: (str(paths[0]), f"no {name} labels") for name in LABELS if name not in store.fields}
+            return store, [], store.e0s, paths, missing
+        frames, iso, sources = load_frames(paths, **self.keys)
         if not frames:
             raise DataError(str(paths[0]), None, "no frames (besides isolated atoms)")
-        return GraphDataset(frames, self.cutoff, self.dtype, source=str(paths[0])), iso, {}, paths
+        missing = missing_labels(frames, sources, self._read_labels())
+        return GraphDataset(frames, self.cutoff, self.dtype, source=str(paths[0])), iso, {}, paths, missing
+
+    def _read_labels(self) -> Dict[str, Optional[str]]:
+        """``{label: key in the files}``; ``None`` for a label that is not read."""
+        return {name: self.keys[f"{name}_key"] for name in LABELS}
 
     def _store_statistics(self, store: GraphStore, idx, store_e0s) -> dict:
         """Statistics from the store's arrays (positions are never loaded)."""
@@ -125,7 +150,8 @@ class MolDataModule(L.LightningDataModule):
         """Load the data, split it, resolve E0s and compute (or reuse) statistics. Idempotent."""
         if self.statistics is not None:
             return
-        full, iso, store_e0s, paths = self._load(self.train_source)
+        full, iso, store_e0s, paths, missing = self._load(self.train_source)
+        self.missing_labels = {"train": missing, "val": missing, "test": missing}
         s = self.split_settings
         if self.val_source is None or (self.test_source is None and s.get("test")):
             val = s["val"] if self.val_source is None else 0
@@ -144,10 +170,12 @@ class MolDataModule(L.LightningDataModule):
                           "test": np.zeros(0, np.int64)}
         train_idx = self.split["train"]
         self.train_dataset = Subset(full, train_idx.tolist())
-        self.val_dataset = (Subset(full, self.split["val"].tolist()) if self.val_source is None
-                            else self._load(self.val_source)[0])
+        if self.val_source is None:
+            self.val_dataset = Subset(full, self.split["val"].tolist())
+        else:
+            self.val_dataset, *_, self.missing_labels["val"] = self._load(self.val_source)
         if self.test_source is not None:
-            self.test_dataset = self._load(self.test_source)[0]
+            self.test_dataset, *_, self.missing_labels["test"] = self._load(self.test_source)
         elif len(self.split["test"]):
             self.test_dataset = Subset(full, self.split["test"].tolist())
         self.statistics = self._statistics(full, train_idx, iso, store_e0s, paths)
@@ -199,10 +227,56 @@ class MolDataModule(L.LightningDataModule):
             return []
         return self._loader(self.test_dataset, self.val_batch_size, shuffle=False)
 
+    def split_frames(self, split: str, limit: Optional[int] = None) -> Tuple[List[Frame], int]:
+        """The first ``limit`` frames of ``split`` (``train``, ``val``, ``test``), in split order, and its size.
+
+        The frames are what the split's graphs are built from (labels in
+        eV, eV/Å), e.g. for :func:`molsym.train.evaluate.predict`.
+        """
+        self.setup()
+        dataset = getattr(self, f"{split}_dataset")
+        if dataset is None:
+            return [], 0
+        base, idx = (dataset.dataset, list(dataset.indices)) if isinstance(dataset, Subset) \
+            else (dataset, list(range(len(dataset))))
+        chosen = idx if limit is None else idx[:max(0, int(limit))]
+        if isinstance(base, GraphStore):
+            return [base.frame(int(i)) for i in chosen], len(idx)
+        return [base.frames[int(i)] for i in chosen], len(idx)
+
     def e0s(self) -> Dict[int, float]:
         """The resolved E0s ``{Z: eV}`` (after :meth:`setup`)."""
         self.setup()
         return dict(self.statistics["e0s"])
 
 
-__all__ = ["MolDataModule"]
+def missing_labels(frames: Sequence[Frame], sources: Sequence[str],
+                   read: Mapping[str, Optional[str]]) -> Dict[str, Tuple[str, str]]:
+    """``{label: (file, why)}`` for each label that not every frame carries.
+
+    Parameters
+    ----------
+    frames : the frames read (no isolated atoms)
+    sources : ``sources[k]`` is the file of ``frames[k]``
+    read : ``{label: key}`` the files were read with; ``None``: not read
+
+    ``file`` is that of the first frame without the label; ``why`` names a
+    file that has it when there is one (the readers keep the labels of one
+    file consistent, so a mix is a mix of files).
+    """
+    out: Dict[str, Tuple[str, str]] = {}
+    for name in LABELS:
+        have = [name in f for f in frames]
+        if all(have):
+            continue
+        without = sources[have.index(False)]
+        if read.get(name) is None:
+            out[name] = (without, f"no {name} labels ({name}_key is null: they are not read)")
+        elif any(have):
+            out[name] = (without, f"no {name} labels ({sources[have.index(True)]} has them)")
+        else:
+            out[name] = (without, f"no {name} labels")
+    return out
+
+
+__all__ = ["MolDataModule", "missing_labels", "LABELS"]

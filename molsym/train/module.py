@@ -111,7 +111,6 @@ class ForceFieldModule(pl.LightningModule):
         self.train_metrics = ForceFieldMetrics()
         self.val_metrics = ForceFieldMetrics()
         self.test_metrics = ForceFieldMetrics()
-        self._compute_forces = True  # forces are always reported, even when no loss term uses them
         self._compute_stress = K.STRESS in self.loss_fn.keys
 
     # ----------------------------------------------------------------- models
@@ -121,9 +120,15 @@ class ForceFieldModule(pl.LightningModule):
         return self.ema.module if self.ema is not None else self.model
 
     def forward(self, batch: Mapping[str, torch.Tensor], model: Optional[torch.nn.Module] = None):
-        """Predictions of ``model`` (default: the trained weights) for ``batch``."""
+        """Predictions of ``model`` (default: the trained weights) for ``batch``.
+
+        Forces are computed when a loss term needs them or the batch has
+        force labels (they are then reported, even when no loss term uses
+        them); a batch of energies only with an energy loss skips them.
+        """
         model = self.model if model is None else model
-        return model(batch, compute_forces=self._compute_forces, compute_stress=self._compute_stress)
+        forces = K.FORCES in self.loss_fn.keys or K.FORCES in batch or self._compute_stress
+        return model(batch, compute_forces=forces, compute_stress=self._compute_stress)
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:

@@ -10,6 +10,21 @@ statistics; ``shift: auto`` is fitted by :func:`fit_shift`); ``loss`` (list of t
 ``ema_decay``; ``checkpoint`` (``monitor``, ``every_n_train_steps``);
 ``trainer`` (keyword arguments of :class:`lightning.pytorch.Trainer`);
 ``callbacks`` (optional list of class_path specs).
+
+Labels
+------
+Before anything is built, :func:`molsym.train.labels.check_labels` refuses
+a config that needs labels the data lacks (a forces loss term on data
+without forces, ``scale: auto`` without training forces) with one line
+naming the file, the label and what to change.
+
+Final metrics
+-------------
+After training, :func:`evaluate_exported` evaluates the weights that are
+exported (the EMA weights of the returned ``best`` checkpoint) on the first
+:data:`FINAL_EVAL_FRAMES` frames of the training and validation splits with
+:func:`molsym.train.evaluate.predict`, the function behind ``molsym eval``:
+the same numbers as ``molsym eval`` of the exported model on those frames.
 """
 from __future__ import annotations
 
@@ -25,18 +40,24 @@ from lightning.pytorch.loggers import CSVLogger
 
 from molsym.train.config import ConfigError, instantiate
 from molsym.train.data import ResumableDataModule
+from molsym.train.labels import check_labels
 from molsym.train.logs import build_loggers, checkpoint_step
 from molsym.train.module import ForceFieldModule
 from molsym.train.plots import plot_learning_curve
 from molsym.train.progress import LogProgress
 
 __all__ = ["fill_model_config", "build_datamodule", "build_module", "build_generator_module", "is_generator_config", "build_trainer", "train",
-           "checkpoint_dir", "resolve_resume", "check_fresh_output", "OutputExistsError", "fit_shift"]
+           "checkpoint_dir", "resolve_resume", "check_fresh_output", "OutputExistsError", "fit_shift",
+           "evaluate_exported", "FINAL_EVAL_FRAMES"]
 
 #: model keys that ``auto`` fills from the data statistics, and the statistic used.
 AUTO_KEYS = {"species": "species", "e0s": "e0s", "avg_num_neighbors": "avg_num_neighbors",
              "scale": "force_rms", "shift": "mean_energy_per_atom"}
 DEFAULT_AUTO = ("species", "e0s", "avg_num_neighbors")
+#: The label each ``auto`` statistic is computed from (``None`` when the data lacks it).
+STAT_LABELS = {"force_rms": "forces", "mean_energy_per_atom": "energy"}
+#: Frames per split (the first ones, in split order) on which :func:`evaluate_exported` evaluates.
+FINAL_EVAL_FRAMES = 1000
 
 
 def fill_model_config(model: Dict[str, Any], stats: Dict[str, Any], dtype: str) -> Dict[str, Any]:
@@ -58,6 +79,9 @@ def fill_model_config(model: Dict[str, Any], stats: Dict[str, Any], dtype: str) 
             if stat not in stats:
                 raise ConfigError(f"model.{key}: auto needs the data statistic {stat!r}, which is missing")
             value = stats[stat]
+            if value is None:
+                raise ConfigError(f"model.{key}: auto needs the data statistic {stat!r}, but the training "
+                                  f"data has no {STAT_LABELS.get(stat, stat)} labels: set model.{key} to a number")
             if key == "e0s":
                 value = {int(z): float(e) for z, e in value.items()}
             elif key == "species":
@@ -260,7 +284,54 @@ def resolve_resume(cfg: Dict[str, Any], resume: Optional[str]) -> Optional[str]:
     return str(path)
 
 
-def train(cfg: Dict[str, Any], resume: Optional[str] = None, extra_callbacks=(), force: bool = False) -> Dict[str, Any]:
+def evaluate_exported(checkpoint, dm, max_frames: Optional[int] = FINAL_EVAL_FRAMES,
+                      batch_size: int = 16) -> Dict[str, Any]:
+    """Metrics of the weights export writes (the checkpoint's EMA weights) on the training and validation frames.
+
+    The model is loaded as :func:`molsym.train.export.export_checkpoint`
+    loads it and evaluated by :func:`molsym.train.evaluate.predict` (eval
+    mode, no weight updates, forces by autograd, on the CPU), so the
+    numbers are those of ``molsym eval`` of the exported model on the same
+    frames.
+
+    Parameters
+    ----------
+    checkpoint : path
+        A force-field training checkpoint (``best.ckpt``).
+    dm : MolDataModule
+        After ``setup``; its :meth:`~molsym.data.datamodule.MolDataModule.split_frames` are evaluated.
+    max_frames : int, optional
+        Evaluate the first ``max_frames`` frames of each split (in split
+        order); ``None``: all.
+    batch_size : int
+        Frames per batch (as ``molsym eval --batch-size``).
+
+    Returns
+    -------
+    dict
+        ``checkpoint`` (str), ``epoch``, ``global_step`` (optimizer steps
+        taken), ``weights`` (``ema`` or ``raw``),
+        ``metrics`` ``{split: {name: value}}`` (meV, meV/Å, see
+        :class:`~molsym.train.metrics.ForceFieldMetrics`) and ``frames``
+        ``{split: (evaluated, in the split)}``, for the splits that have frames.
+    """
+    from molsym.train.evaluate import predict
+    from molsym.train.export import load_checkpoint_model
+
+    model, hp = load_checkpoint_model(checkpoint, ema=True)
+    out: Dict[str, Any] = {"checkpoint": str(checkpoint), "epoch": hp["epoch"], "global_step": hp["global_step"],
+                           "weights": hp["weights"], "metrics": {}, "frames": {}}
+    for split in ("train", "val"):
+        frames, total = dm.split_frames(split, max_frames)
+        if not frames:
+            continue
+        out["metrics"][split] = predict(model, frames, batch_size=batch_size, progress=False)["metrics"]
+        out["frames"][split] = (len(frames), total)
+    return out
+
+
+def train(cfg: Dict[str, Any], resume: Optional[str] = None, extra_callbacks=(), force: bool = False,
+          final_eval_frames: Optional[int] = FINAL_EVAL_FRAMES) -> Dict[str, Any]:
     """Train as ``cfg`` says; return paths and final validation metrics.
 
     Parameters
@@ -276,19 +347,35 @@ def train(cfg: Dict[str, Any], resume: Optional[str] = None, extra_callbacks=(),
         earlier run's ``last.ckpt``/``best.ckpt`` (they are deleted first).
         Without it such a run raises :class:`OutputExistsError`
         (:func:`check_fresh_output`) before anything is built.
+    final_eval_frames : int, optional
+        Force fields: after training, evaluate the ``best`` checkpoint's EMA
+        weights (what is exported) on the first this many frames of the
+        training and validation splits (:func:`evaluate_exported`);
+        ``None``: every frame; 0: skip.
 
     Returns
     -------
     dict
         ``best``, ``last`` (checkpoint paths), ``learning_curve`` (PNG or
-        None), ``metrics`` (the last logged values, floats), ``fit_seconds``
-        (wall time of ``Trainer.fit``, s), ``trainer``,
-        ``module``, ``datamodule``.
+        None), ``metrics`` (the last logged values, floats: ``train/...``
+        are running averages of the raw weights over the last epoch,
+        ``val/...`` the EMA weights at the last validation), ``final``
+        (:func:`evaluate_exported` of ``best``, or None: generators, other
+        processes than rank 0, ``final_eval_frames=0``), ``fit_seconds``
+        (wall time of ``Trainer.fit``, s), ``trainer``, ``module``,
+        ``datamodule``.
+
+    Raises
+    ------
+    molsym.data.errors.DataError
+        When the config needs labels the data lacks
+        (:func:`molsym.train.labels.check_labels`).
     """
     pl.seed_everything(int(cfg.get("seed", 0)), workers=True, verbose=False)
     ckpt_path = resolve_resume(cfg, resume)
     check_fresh_output(cfg, resume, force)
     dm = build_datamodule(cfg)
+    check_labels(cfg, dm)
     module = build_module(cfg, dm.statistics, dm.train_dataset)
     trainer = build_trainer(cfg, extra_callbacks, resume=ckpt_path)
     data = ResumableDataModule(dm, seed=int(cfg.get("seed", 0)))
@@ -305,7 +392,11 @@ def train(cfg: Dict[str, Any], resume: Optional[str] = None, extra_callbacks=(),
         metrics_csv = Path(csv_logger.log_dir) / "metrics.csv"
         if metrics_csv.is_file():
             curve = plot_learning_curve(metrics_csv, Path(cfg.get("output_dir", "outputs/run")) / "learning_curve.png")
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    return {"best": best or str(last), "last": str(last), "learning_curve": curve, "metrics": metrics,
+    best = (trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else "") or str(last)
+    final = None
+    if trainer.is_global_zero and not is_generator_config(cfg) and final_eval_frames != 0 \
+            and hasattr(dm, "split_frames"):
+        final = evaluate_exported(best, dm, final_eval_frames)
+    return {"best": best, "last": str(last), "learning_curve": curve, "metrics": metrics, "final": final,
             "fit_seconds": fit_seconds,
             "trainer": trainer, "module": module, "datamodule": dm}

@@ -10,7 +10,7 @@ import yaml
 from molsym.cli.main import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from train_tiny_data import tiny_config, write_lj_dataset  # noqa: E402
+from train_tiny_data import tiny_config, write_lj_dataset, write_lj_energies_db  # noqa: E402
 
 
 def test_train_export_eval(tmp_path, capsys):
@@ -54,6 +54,67 @@ def test_train_export_eval(tmp_path, capsys):
     assert metrics["forces_rmse"] > 0 and metrics["energy_rmse"] > 0
     assert (tmp_path / "ev" / "ch4_parity.png").is_file()
     assert (tmp_path / "ev" / "ch4_errors.csv").read_text().count("\n") == 25
+
+
+def test_energy_only_data(tmp_path, capsys):
+    """An ASE db with energies and no forces (issue 23 #7): the default forces term is one line naming the file
+    and the label; an energy-only loss with a numeric scale trains and exports."""
+    data = write_lj_energies_db(tmp_path / "ch4_energies.db")
+    cfg_file = tmp_path / "tiny.yaml"
+    cfg_file.write_text(yaml.safe_dump(tiny_config(data, tmp_path / "run")))
+    energy_only = "loss=[{key: energy, fn: mse, weight: 1.0, per_atom: true}]"
+
+    assert main(["train", "--config", str(cfg_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{data}: no forces labels in the training data, but loss term 'forces'" in err
+    assert "drop the forces term (loss: [{key: energy, ...}])" in err
+    assert main(["train", "--config", str(cfg_file), energy_only]) == 2
+    err = capsys.readouterr().err
+    assert f"{data}: no forces labels" in err and "set model.scale to a number" in err and err.count("\n") == 1
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+    assert main(["train", "--config", str(cfg_file), energy_only, "model.scale=1.0"]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "run" / "model.pt").is_file()
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("train ", "val "))}
+    assert set(rows) == {"train", "val"}
+    for cells in rows.values():  # energies evaluated, no force columns
+        assert len(cells) == 6 and cells[4:] == ["-", "-"] and all(float(c) > 0 for c in cells[:4])
+
+
+def test_final_table_is_molsym_eval_of_the_exported_model(tmp_path, capsys):
+    """The rows printed at the end of `molsym train` (issue 23 #16) are those `molsym eval` prints for the
+    exported model on the same frames (here the whole training and validation files)."""
+    train_file = write_lj_dataset(tmp_path / "train.xyz", frames=12)
+    val_file = write_lj_dataset(tmp_path / "val.xyz", frames=4, seed=1)
+    cfg = tiny_config(train_file, tmp_path / "run")
+    cfg["data"]["init_args"]["val"] = str(val_file)
+    cfg_file = tmp_path / "tiny.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg))
+    assert main(["train", "--config", str(cfg_file)]) == 0
+    out = capsys.readouterr().out
+    assert "final metrics of the exported weights (EMA weights of best.ckpt, step " in out
+    assert "(train: all 12 frames; val: all 4 frames)" in out
+    printed = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("train ", "val "))}
+
+    ev = tmp_path / "ev"
+    assert main(["eval", "--model", str(tmp_path / "run" / "model.pt"), "--data", str(train_file), str(val_file),
+                 "--out", str(ev)]) == 0
+    capsys.readouterr()
+    columns = ("energy_mae", "energy_rmse", "energy_per_atom_mae", "energy_per_atom_rmse", "forces_mae",
+               "forces_rmse")
+    for split in ("train", "val"):
+        metrics = json.loads((ev / f"{split}_metrics.json").read_text())["metrics"]
+        assert printed[split] == [f"{metrics[k]:.3f}" for k in columns], split
+
+    # capped: the first N training frames, said in the table
+    assert main(["train", "--config", str(cfg_file), "--force", "--final-frames", "5", "trainer.max_epochs=1",
+                 "--no-export"]) == 0
+    assert "(train: the first 5 of 12 frames; val: all 4 frames)" in capsys.readouterr().out
+    assert main(["train", "--config", str(cfg_file), "--force", "--final-frames", "0", "trainer.max_epochs=1",
+                 "--no-export"]) == 0
+    assert "final metrics" not in capsys.readouterr().out
 
 
 def test_user_errors_exit_2(tmp_path, capsys):

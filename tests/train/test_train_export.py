@@ -98,6 +98,41 @@ def test_evaluation_report(trained, tmp_path):
     assert files["csv"].read_text().count("\n") == len(frames) + 1
 
 
+def assert_same_metrics(got, want, rel=1e-6):
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key] == pytest.approx(want[key], rel=rel), key
+
+
+def test_final_metrics_are_molsym_eval_of_the_exported_model(trained, tmp_path):
+    """The final table's rows (issue 23 #16) are the exported weights on the split's frames, read from the file,
+    not the running average of the raw weights over the last epoch."""
+    result, data = trained
+    final, dm = result["final"], result["datamodule"]
+    assert final["checkpoint"] == result["best"] and final["weights"] == "ema"
+    assert final["frames"] == {"train": (20, 20), "val": (4, 4)}
+    exported = load_model(export_checkpoint(result["best"], tmp_path / "model.pt"))
+    frames = read_frames(data)  # as molsym eval reads them
+    for split in ("train", "val"):
+        ours = [frames[i] for i in dm.split[split]]
+        assert_same_metrics(final["metrics"][split], predict(exported, ours, progress=False)["metrics"])
+    # the running average of the last epoch is another number (what the old table printed as "train")
+    assert result["metrics"]["train/forces_rmse"] != pytest.approx(final["metrics"]["train"]["forces_rmse"], rel=1e-3)
+
+
+def test_final_metrics_can_be_capped_to_the_first_frames(trained):
+    from molsym.train.run import evaluate_exported
+
+    result, data = trained
+    dm = result["datamodule"]
+    capped = evaluate_exported(result["best"], dm, max_frames=7)
+    assert capped["frames"] == {"train": (7, 20), "val": (4, 4)}
+    model, _ = load_checkpoint_model(result["best"])
+    first = [read_frames(data)[i] for i in dm.split["train"][:7]]
+    assert_same_metrics(capped["metrics"]["train"], predict(model, first, progress=False)["metrics"])
+    assert_same_metrics(capped["metrics"]["val"], result["final"]["metrics"]["val"], rel=1e-12)
+
+
 def test_bad_checkpoint_is_refused(tmp_path):
     bad = tmp_path / "bad.ckpt"
     torch.save({"state_dict": {}}, bad)

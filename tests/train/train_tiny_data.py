@@ -7,8 +7,11 @@ from ase.calculators.lj import LennardJones
 from ase.io import write
 
 
-def write_lj_dataset(path: Path, frames: int = 24, seed: int = 0) -> Path:
-    """Perturbed methane-like CH4 frames labelled with a Lennard-Jones potential (eV, Å)."""
+def lj_images(frames: int = 24, seed: int = 0, forces: bool = True) -> list:
+    """Perturbed methane-like CH4 frames labelled with a Lennard-Jones potential (eV, Å).
+
+    ``info["energy"]`` always, ``arrays["forces"]`` only with ``forces``.
+    """
     rng = np.random.default_rng(seed)
     base = np.array([[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63],
                      [-0.63, 0.63, -0.63], [0.63, -0.63, -0.63]]) * 1.6
@@ -19,9 +22,27 @@ def write_lj_dataset(path: Path, frames: int = 24, seed: int = 0) -> Path:
         e, f = atoms.get_potential_energy(), atoms.get_forces()
         atoms.calc = None
         atoms.info["energy"] = e
-        atoms.arrays["forces"] = f
+        if forces:
+            atoms.arrays["forces"] = f
         images.append(atoms)
-    write(path, images, format="extxyz")
+    return images
+
+
+def write_lj_dataset(path: Path, frames: int = 24, seed: int = 0, forces: bool = True) -> Path:
+    """:func:`lj_images` as an extxyz file (without force columns unless ``forces``)."""
+    write(path, lj_images(frames, seed, forces), format="extxyz")
+    return path
+
+
+def write_lj_energies_db(path: Path, frames: int = 12, seed: int = 0) -> Path:
+    """:func:`lj_images` as an ASE database holding energies and no forces (a single-point calculator)."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.db import connect
+
+    with connect(path, append=False) as db:
+        for atoms in lj_images(frames, seed, forces=False):
+            atoms.calc = SinglePointCalculator(atoms, energy=atoms.info.pop("energy"))
+            db.write(atoms)
     return path
 
 
