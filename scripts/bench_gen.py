@@ -33,6 +33,9 @@ RUNS = {
     # the flow model with self-conditioning (a structural variant, measured against "flow")
     "flow-sc": ("configs/qm9_flow.yaml", ["data.init_args.subset.val=256", "generator.val_samples=0",
                                           "model.init_args.network.self_condition=true"]),
+    # the flow model with a loss on the distances of close pairs (a structural variant, measured against "flow")
+    "flow-dist": ("configs/qm9_flow.yaml", ["data.init_args.subset.val=256", "generator.val_samples=0",
+                                            "model.init_args.loss_weights.distance=1.0"]),
 }
 
 

@@ -32,13 +32,15 @@ from .align import align_prior, remove_com, zero_com_noise
 from .data import BOND_CLASSES, CHARGE_VALUES
 from .network import FlowNetwork
 
-__all__ = ["FlowMatchingGenerator", "DEFAULT_ETA", "DEFAULT_TEMPERATURE"]
+__all__ = ["FlowMatchingGenerator", "DEFAULT_ETA", "DEFAULT_TEMPERATURE", "DEFAULT_TIME_POWER"]
 
 #: Default re-masking rate and draw temperature of the sampler. On the QM9 model after 7,000 steps
 #: (200 molecules, 50 steps) they gave 65.5 % molecule stability on the generated bonds, against
 #: 26.5 % with (0, 1), 46 % with (2, 1) and 45 % with (5, 1) (docs/benchmarks.md, 2026-12-03).
 DEFAULT_ETA = 2.0
 DEFAULT_TEMPERATURE = 0.5
+#: spacing of the integration steps (1: uniform in t; see :meth:`FlowMatchingGenerator.sample`)
+DEFAULT_TIME_POWER = 1.0
 
 
 class FlowMatchingGenerator(nn.Module):
@@ -75,7 +77,7 @@ class FlowMatchingGenerator(nn.Module):
 
     def __init__(self, species: Sequence[int], atom_counts=None, network: Optional[dict] = None,
                  prior_std: float = 1.0, loss_weights: Optional[Dict[str, float]] = None,
-                 snr_clip: Sequence[float] = (0.05, 1.5), align: bool = True):
+                 snr_clip: Sequence[float] = (0.05, 1.5), align: bool = True, distance_cutoff: float = 2.5):
         super().__init__()
         self.species = [int(z) for z in species]
         if atom_counts is None:
@@ -87,20 +89,22 @@ class FlowMatchingGenerator(nn.Module):
         self.num_types, self.num_charges, self.num_bonds = len(self.species), len(CHARGE_VALUES), len(BOND_CLASSES)
         self.network = FlowNetwork(self.num_types, self.num_charges, self.num_bonds, **self.network_config)
         self.prior_std = float(prior_std)
-        self.loss_weights = {"pos": 1.0, "types": 0.5, "charges": 0.5, "bonds": 1.0}
+        self.loss_weights = {"pos": 1.0, "types": 0.5, "charges": 0.5, "bonds": 1.0, "distance": 0.0}
         unknown = set(loss_weights or {}) - set(self.loss_weights)
         if unknown:
             raise ValueError(f"loss_weights: unknown keys {sorted(unknown)}; use {sorted(self.loss_weights)}")
         self.loss_weights.update({k: float(v) for k, v in (loss_weights or {}).items()})
         self.snr_clip = (float(snr_clip[0]), float(snr_clip[1]))
         self.align = bool(align)
+        self.distance_cutoff = float(distance_cutoff)
 
     # -- description ------------------------------------------------------------------------------------------
 
     def to_config(self) -> dict:
         """Constructor arguments (plain types) except ``atom_counts`` (a buffer)."""
         return {"species": list(self.species), "network": dict(self.network_config), "prior_std": self.prior_std,
-                "loss_weights": dict(self.loss_weights), "snr_clip": list(self.snr_clip), "align": self.align}
+                "loss_weights": dict(self.loss_weights), "snr_clip": list(self.snr_clip), "align": self.align,
+                "distance_cutoff": self.distance_cutoff}
 
     @property
     def masks(self):
@@ -138,6 +142,12 @@ class FlowMatchingGenerator(nn.Module):
     def training_loss(self, batch: Dict[str, torch.Tensor], generator=None) -> Dict[str, torch.Tensor]:
         """Weighted sum of the position MSE and the three cross-entropies, per term too.
 
+        With ``loss_weights["distance"] > 0`` a fifth term compares the
+        predicted and the true interatomic distances of every pair closer than
+        ``distance_cutoff`` (Å) in the data (bonds and most 1-3 pairs: the
+        lengths the distance protocol reads bonds from), with the same time
+        weighting as the positions.
+
         Every random draw (times, noise, masks) comes from ``generator`` (a
         CPU generator; the global one when None).
         """
@@ -164,8 +174,20 @@ class FlowMatchingGenerator(nn.Module):
                  "types": self._masked_ce(out["types"], batch["types"], masked_t & mask),
                  "charges": self._masked_ce(out["charges"], batch["charges"], masked_c & mask),
                  "bonds": self._masked_ce(out["bonds"], batch["bonds"], masked_b & pairs)}
+        if self.loss_weights["distance"] > 0:
+            terms["distance"] = self._distance_loss(out["pos"], z["x1"], pairs, w)
         loss = sum(self.loss_weights[k] * v for k, v in terms.items())
         return {"loss": loss, **terms}
+
+    def _distance_loss(self, pred, true, pairs, weight):
+        """Time-weighted mean over molecules of the mean squared distance error (Å²) of the close pairs."""
+        d_true = torch.cdist(true, true)
+        close = pairs & (d_true < self.distance_cutoff)
+        diff = (pred.unsqueeze(2) - pred.unsqueeze(1)).masked_fill(~close.unsqueeze(-1), 1.0)
+        d_pred = torch.linalg.vector_norm(diff, dim=-1)  # masked pairs filled first: no NaN gradient at zero
+        sq = ((d_pred - d_true) ** 2) * close
+        per_mol = sq.sum((1, 2)) / close.sum((1, 2)).clamp(min=1)
+        return (weight * per_mol).mean()
 
     @staticmethod
     def _masked_ce(logits, target, where):
@@ -181,18 +203,23 @@ class FlowMatchingGenerator(nn.Module):
 
     @torch.no_grad()
     def sample(self, num_atoms: torch.Tensor, steps: int = 50, generator: Optional[torch.Generator] = None,
-               eta: float = DEFAULT_ETA, temperature: float = DEFAULT_TEMPERATURE) -> Dict[str, torch.Tensor]:
+               eta: float = DEFAULT_ETA, temperature: float = DEFAULT_TEMPERATURE,
+               time_power: float = DEFAULT_TIME_POWER) -> Dict[str, torch.Tensor]:
         """Integrate the flow for molecules of sizes ``num_atoms [B]`` with ``steps`` Euler steps.
 
         ``eta`` is the re-masking rate of decided discrete tokens and
         ``temperature`` divides the logits of every discrete draw (defaults:
         :data:`DEFAULT_ETA`, :data:`DEFAULT_TEMPERATURE`, measured in docs/benchmarks.md).
+        The steps sit at ``t_k = 1 - (1 - k / steps) ** time_power``: 1 is
+        uniform, larger values take smaller steps near the data (``t = 1``).
 
         Returns ``pos [B, N, 3]`` (Å), ``types``, ``charges``, ``bonds`` (class
         ids), ``mask [B, N]`` and ``num_atoms``.
         """
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
+        if not time_power > 0:
+            raise ValueError(f"time_power must be > 0, got {time_power}")
         num_atoms = torch.as_tensor(num_atoms, dtype=torch.long)
         dtype = next(self.parameters()).dtype
         device = next(self.parameters()).device
@@ -204,7 +231,7 @@ class FlowMatchingGenerator(nn.Module):
         types = torch.full((B, N), mt, device=device)
         charges = torch.full((B, N), mc, device=device)
         bonds = torch.full((B, N, N), mb, device=device)
-        grid = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
+        grid = 1.0 - (1.0 - torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)) ** float(time_power)
         out = None
         for k in range(steps):
             t, s = float(grid[k]), float(grid[k + 1])
@@ -223,7 +250,7 @@ class FlowMatchingGenerator(nn.Module):
 
     def sample_molecules(self, num: int, steps: int = 50, generator: Optional[torch.Generator] = None,
                          batch_size: int = 100, eta: float = DEFAULT_ETA, temperature: float = DEFAULT_TEMPERATURE,
-                         num_atoms: Optional[torch.Tensor] = None):
+                         num_atoms: Optional[torch.Tensor] = None, time_power: float = DEFAULT_TIME_POWER):
         """``num`` molecules as :class:`~molsym.generate.GeneratedMolecule` (sizes from ``p(N)`` unless given).
 
         Molecules are sampled in batches of similar size (at most ``batch_size``
@@ -242,7 +269,8 @@ class FlowMatchingGenerator(nn.Module):
         molecules = [None] * len(order)
         for chunk in _size_batches(order, num_atoms.tolist(), batch_size):
             sizes = num_atoms[chunk]
-            out = self.sample(sizes, steps=steps, generator=generator, eta=eta, temperature=temperature)
+            out = self.sample(sizes, steps=steps, generator=generator, eta=eta, temperature=temperature,
+                              time_power=time_power)
             for b, (i, n) in enumerate(zip(chunk, sizes.tolist())):
                 molecules[i] = GeneratedMolecule(
                     atomic_numbers=species[out["types"][b, :n].cpu()].numpy(),

@@ -98,6 +98,34 @@ def test_config_round_trip_and_bad_loss_weight(tiny_generator):
         FlowMatchingGenerator([1, 6], loss_weights={"position": 1.0})
 
 
+def test_distance_term_counts_close_pairs_only_and_is_invariant():
+    torch.manual_seed(0)
+    g = FlowMatchingGenerator([1, 6, 7, 8, 9], torch.ones(8), network=TINY_NETWORK,
+                              loss_weights={"distance": 1.0}).double()
+    b = _batch()
+    out = g.training_loss(b, torch.Generator().manual_seed(3))
+    assert set(out) == {"loss", "pos", "types", "charges", "bonds", "distance"}
+    assert out["distance"] > 0
+    out["loss"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in g.parameters() if p.grad is not None)
+    # the term by hand: a prediction that differs from the data in one close pair only
+    x1 = b["pos"] - b["pos"].mean(1, keepdim=True)
+    pairs = torch.ones(x1.shape[:2] + x1.shape[1:2], dtype=torch.bool).triu(1) & b["mask"].unsqueeze(1) \
+        & b["mask"].unsqueeze(2)
+    w = torch.ones(x1.shape[0], dtype=x1.dtype)
+    assert float(g._distance_loss(x1.clone(), x1, pairs, w)) < 1e-20
+    moved = x1.clone()
+    moved[0, 0] += torch.tensor([0.0, 0.0, 50.0], dtype=x1.dtype)  # atom 0 of molecule 0 far away
+    d = torch.cdist(x1, x1)
+    close0 = pairs[0] & (d[0] < 2.5)
+    expect = (((torch.cdist(moved, moved)[0] - d[0]) ** 2) * close0).sum() / close0.sum() / x1.shape[0]
+    assert torch.allclose(g._distance_loss(moved, x1, pairs, w), expect)
+    # rotating and reflecting prediction and data together leaves it unchanged
+    q, _ = torch.linalg.qr(torch.randn(3, 3, dtype=x1.dtype))
+    q[:, 0] *= -1
+    assert torch.allclose(g._distance_loss(moved @ q, x1 @ q, pairs, w), expect)
+
+
 def test_self_conditioning_trains_and_samples():
     torch.manual_seed(0)
     g = FlowMatchingGenerator([1, 6, 7, 8, 9], torch.ones(8), network=dict(TINY_NETWORK, self_condition=True))

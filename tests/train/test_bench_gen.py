@@ -26,3 +26,15 @@ def test_refuses_to_overwrite_results(load_script, tmp_path, capsys):
     (tmp_path / "results.json").write_text("{}")
     assert bench.main(["--out", str(tmp_path)]) == 2
     assert "results.json exists" in capsys.readouterr().err
+
+
+def test_every_run_is_a_valid_config(load_script):
+    """The runs' configs with the benchmark's overrides pass the config check (a typo would fail here)."""
+    from molsym.train.config import load_config
+
+    bench = load_script("bench_gen")
+    for name, (config, overrides) in bench.RUNS.items():
+        cfg = load_config(bench.ROOT / config, overrides)
+        assert cfg["generator"]["val_samples"] == 0 or name == "edm", name
+    assert load_config(bench.ROOT / bench.RUNS["flow-dist"][0],
+                       bench.RUNS["flow-dist"][1])["model"]["init_args"]["loss_weights"]["distance"] == 1.0
