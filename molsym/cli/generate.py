@@ -32,6 +32,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--temperature", type=float, default=None,
                    help="flow only: temperature of the atom-type/charge/bond draws (default 0.5; 1 samples the "
                         "model's probabilities as they are)")
+    p.add_argument("--time-power", type=float, default=None, metavar="P",
+                   help="flow only: step spacing t_k = 1 - (1 - k/steps)^P; P > 1 takes smaller steps near the "
+                        "end, where the geometry is settled (default: the generator's DEFAULT_TIME_POWER)")
     p.add_argument("--condition", action="append", default=[], metavar="NAME=VALUE",
                    help="property value for a conditional model, in the units of its training data "
                         "(QM9 reader: alpha in Å³, gap in eV), e.g. alpha=11.9; repeatable")
@@ -40,8 +43,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default="generated.sdf", help="output SDF")
     p.add_argument("--xyz", action="store_true", help="also write the molecules as extxyz (same stem)")
     p.add_argument("--png", type=int, default=16, help="molecules in the PNG grid of the same stem (0: none)")
-    p.add_argument("--relax", default=None, metavar="xtb|MODEL.pt",
-                   help="relax every molecule with GFN2-xTB (tblite) or a molsym force-field file; writes "
+    p.add_argument("--relax", default=None, metavar="xtb|mmff|MODEL.pt",
+                   help="relax every molecule with GFN2-xTB (tblite), MMFF94 on the generated bonds (RDKit; fast, "
+                        "keeps the graph as generated) or a molsym force-field file; writes "
                         "<stem>_relaxed.sdf and <stem>_relax.csv (RMSD, energy drop, bond changes) and scores "
                         "the relaxed molecules")
     p.add_argument("--relax-steps", type=int, default=200, help="most optimizer steps per molecule")
@@ -77,12 +81,13 @@ def _sampler_options(model, args) -> dict:
 
     accepted = inspect.signature(model.sample_molecules).parameters
     options = {}
-    for flag, key in (("sampler", "method"), ("eta", "eta"), ("temperature", "temperature")):
+    for flag, key in (("sampler", "method"), ("eta", "eta"), ("temperature", "temperature"),
+                      ("time_power", "time_power")):
         value = getattr(args, flag)
         if value is None:
             continue
         if key not in accepted:
-            raise UserError(f"--{flag} does not apply to this generator ({type(model).__name__})")
+            raise UserError(f"--{flag.replace('_', '-')} does not apply to this generator ({type(model).__name__})")
         options[key] = value
     cond = _parse_conditions(args.condition, getattr(model, "conditions", []))
     if cond is not None:
@@ -137,6 +142,8 @@ def run(args) -> int:
         raise UserError("--steps must be positive")
     if args.temperature is not None and args.temperature <= 0:
         raise UserError("--temperature must be positive")
+    if args.time_power is not None and not args.time_power > 0:
+        raise UserError("--time-power must be positive")
     if args.relax_steps < 1 or args.relax_fmax <= 0:
         raise UserError("--relax-steps and --relax-fmax must be positive")
     out = _outputs(args)

@@ -1,8 +1,10 @@
-"""Relax generated molecules with GFN2-xTB or a molsym force field, and report what moved.
+"""Relax generated molecules with GFN2-xTB, MMFF94 or a molsym force field, and report what moved.
 
 Each molecule is optimised (ASE BFGS) from its generated geometry with a fresh
-calculator: GFN2-xTB through tblite (total charge = sum of formal charges) or
-a molsym force-field file. The result records how far the atoms moved (RMSD
+calculator: GFN2-xTB through tblite (total charge = sum of formal charges),
+MMFF94 through RDKit on the generated bond graph
+(:class:`~molsym.generate.mmff.MMFFCalculator`: fast, but it keeps the graph
+as it is) or a molsym force-field file. The result records how far the atoms moved (RMSD
 after Kabsch superposition, no permutation), how much the energy fell, and
 whether the connectivity perceived from the relaxed geometry with the
 distance tables (:mod:`molsym.diffusion.evaluation.bonds`) still matches the
@@ -149,8 +151,15 @@ def _xtb_factory(mol: GeneratedMolecule) -> Calculator:
     return TBLite(method="GFN2-xTB", charge=charge, multiplicity=2 if electrons % 2 else 1, verbosity=0)
 
 
+def _mmff_factory(mol: GeneratedMolecule) -> Calculator:
+    from .mmff import MMFFCalculator
+
+    return MMFFCalculator(mol)
+
+
 def calculator_for(method: Union[str, os.PathLike, CalculatorFactory], device: str = "cpu") -> CalculatorFactory:
-    """``factory(mol)`` for ``method``: ``"xtb"`` (GFN2-xTB), a molsym force-field file (``.pt``) or a factory.
+    """``factory(mol)`` for ``method``: ``"xtb"`` (GFN2-xTB), ``"mmff"`` (MMFF94 on the generated bonds),
+    a molsym force-field file (``.pt``) or a factory.
 
     Raises ValueError for an unknown method and FileNotFoundError for a missing
     model file; the model is loaded once (a bad file raises
@@ -161,11 +170,13 @@ def calculator_for(method: Union[str, os.PathLike, CalculatorFactory], device: s
     text = os.fspath(method)
     if text.lower() in _XTB_NAMES:
         return _xtb_factory
+    if text.lower() in ("mmff", "mmff94"):
+        return _mmff_factory
     path = Path(text)
     if not path.is_file():
         if path.suffix == ".pt" or isinstance(method, os.PathLike):
             raise FileNotFoundError(f"{path}: no such molsym model file")
-        raise ValueError(f"method must be 'xtb' or a molsym model file (.pt), got {text!r}")
+        raise ValueError(f"method must be 'xtb', 'mmff' or a molsym model file (.pt), got {text!r}")
     from molsym.calculator.calculator import MolSymCalculator
     from molsym.nn.io import load_model
 

@@ -44,7 +44,9 @@ def test_generate_refuses_what_does_not_apply_and_never_overwrites(tmp_path, flo
     assert "unconditional" in capsys.readouterr().err
     assert main(base + ["--temperature", "0"]) == 2
     assert "--temperature must be positive" in capsys.readouterr().err
-    assert main(base + ["--eta", "0.5", "--temperature", "0.8"]) == 0
+    assert main(base + ["--time-power", "-1"]) == 2
+    assert "--time-power must be positive" in capsys.readouterr().err
+    assert main(base + ["--eta", "0.5", "--temperature", "0.8", "--time-power", "3"]) == 0
     before = out.read_bytes()
     assert main(base) == 2
     assert "exists" in capsys.readouterr().err and out.read_bytes() == before

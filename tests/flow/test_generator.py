@@ -136,3 +136,21 @@ def test_self_conditioning_trains_and_samples():
     assert g.network.cond_atoms.weight.grad.abs().max() > 0  # some steps fed a first guess back
     mols = g.sample_molecules(3, steps=3, generator=torch.Generator().manual_seed(0))
     assert len(mols) == 3
+
+
+def test_time_power_spaces_the_steps(tiny_generator, monkeypatch):
+    seen = []
+    forward = tiny_generator.network.forward
+
+    def spy(x, types, charges, bonds, t, mask, previous=None):
+        seen.append(float(t[0]))
+        return forward(x, types, charges, bonds, t, mask, previous=previous)
+
+    monkeypatch.setattr(tiny_generator.network, "forward", spy)
+    tiny_generator.sample(torch.tensor([4]), steps=4, generator=torch.Generator().manual_seed(0), time_power=2.0)
+    assert seen == pytest.approx([0.0, 1 - 0.75 ** 2, 1 - 0.5 ** 2, 1 - 0.25 ** 2])
+    seen.clear()
+    tiny_generator.sample(torch.tensor([4]), steps=4, generator=torch.Generator().manual_seed(0))
+    assert seen == pytest.approx([0.0, 0.25, 0.5, 0.75])  # the default is uniform
+    with pytest.raises(ValueError, match="time_power"):
+        tiny_generator.sample(torch.tensor([4]), steps=4, time_power=0.0)

@@ -293,3 +293,32 @@ def test_write_relaxed_round_trips_and_refuses_to_overwrite(tmp_path, ethanol, x
         write_report_csv(report, results)
     write_report_csv(report, results[:1], overwrite=True)
     assert len(list(csv.DictReader(report.open()))) == 1
+
+
+def test_mmff_calculator_matches_rdkit_in_ev_and_its_forces_are_the_energy_gradient():
+    from molsym.generate.mmff import KCAL_PER_MOL_TO_EV, MMFFCalculator
+
+    mol = _perturbed(_embedded("CC(=O)N"), sigma=0.05)
+    atoms = Atoms(numbers=mol.atomic_numbers, positions=mol.pos)
+    atoms.calc = MMFFCalculator(mol)
+    rd = Chem.AddHs(Chem.MolFromSmiles("CC(=O)N"))  # same atom order as _embedded
+    assert AllChem.EmbedMolecule(rd, randomSeed=1) == 0  # RDKit's force field needs a conformer
+    ff = AllChem.MMFFGetMoleculeForceField(rd, AllChem.MMFFGetMoleculeProperties(rd))
+    assert atoms.get_potential_energy() == pytest.approx(ff.CalcEnergy(mol.pos.reshape(-1).tolist())
+                                                         * KCAL_PER_MOL_TO_EV, rel=1e-12)
+    assert KCAL_PER_MOL_TO_EV == pytest.approx(0.0433641, rel=1e-5)
+    numeric = atoms.calc.calculate_numerical_forces(atoms, d=1e-4)
+    assert np.allclose(atoms.get_forces(), numeric, atol=1e-5)
+
+
+def test_mmff_relaxation_converges_keeps_bonds_and_refuses_graphs_it_cannot_type(ethanol):
+    r = relax_molecules([_perturbed(ethanol, sigma=0.1)], "mmff")[0]
+    assert r.error is None and r.converged and not r.bonds_changed and r.energy_drop > 0
+    no_bonds = GeneratedMolecule(ethanol.atomic_numbers, ethanol.pos, ethanol.charges, None)
+    bad_valence = ethanol.bonds.copy()
+    c = int(np.flatnonzero(ethanol.atomic_numbers == 6)[0])
+    partner = int(np.flatnonzero(ethanol.bonds[c] > 0)[0])
+    bad_valence[c, partner] = bad_valence[partner, c] = 3  # a triple bond on a saturated carbon
+    bad = GeneratedMolecule(ethanol.atomic_numbers, ethanol.pos, ethanol.charges, bad_valence)
+    failed = relax_molecules([no_bonds, bad], "mmff")
+    assert "needs the molecule's bonds" in failed[0].error and "sanitize" in failed[1].error
