@@ -188,4 +188,10 @@ def _relax(args, out: Path, molecules) -> None:
           f"mean {s['mean_energy_drop']:.3f} eV (median {s['median_energy_drop']:.3f})")
     relaxed = [r.relaxed for r in results if r.error is None]
     if relaxed:
-        print(_summary(generation_metrics(relaxed), "scores after relaxation"))
+        m = generation_metrics(relaxed)
+        print(_summary(m, f"scores after relaxation (the {len(relaxed)} of {len(results)} molecules that relaxed)"))
+        if len(relaxed) < len(results):  # the failed ones counted as unstable: the whole set's figure
+            share = len(relaxed) / len(results)
+            whole = f"{100 * share * m['mol_stable']:.1f} % (generated bonds), " if "mol_stable" in m else ""
+            print(f"  of all {len(results)} (failed counted as unstable): molecule stable {whole}"
+                  f"{100 * share * m['mol_stable_dist']:.1f} % (distance protocol)")

@@ -1,4 +1,6 @@
 """`molsym generate` with a flow generator: SDF with the generated bonds and charges, seeds, options, scores."""
+import csv
+
 import numpy as np
 import pytest
 import torch
@@ -81,3 +83,18 @@ def test_the_shipped_default_is_a_flow_generator_with_bonds():
     assert model.species == [1, 6, 7, 8, 9] and model.atom_counts.max_atoms >= 25
     mols = model.sample_molecules(2, steps=2, generator=torch.Generator().manual_seed(0))
     assert all(m.bonds is not None for m in mols)
+
+
+def test_generate_relax_mmff_writes_the_relaxed_file_and_a_row_per_molecule(tmp_path, flow_file, capsys):
+    out = tmp_path / "m.sdf"
+    assert main(["generate", "--model", str(flow_file), "--n", "4", "--steps", "2", "--png", "0",
+                 "--out", str(out), "--relax", "mmff", "--relax-steps", "20"]) == 0
+    text = capsys.readouterr().out
+    rows = list(csv.DictReader(open(tmp_path / "m_relax.csv")))
+    assert len(rows) == 4
+    failed = sum(1 for r in rows if r["error"])
+    assert f"{failed} failed" in text and "relaxed with mmff" in text
+    assert (tmp_path / "m_relaxed.sdf").is_file()
+    if failed < 4:  # an untrained tiny model's graphs often cannot be typed for MMFF
+        assert f"the {4 - failed} of 4 molecules that relaxed" in text
+        assert len(read_sdf(tmp_path / "m_relaxed.sdf")) == 4 - failed
