@@ -23,6 +23,7 @@ import csv
 import io
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Union
@@ -189,8 +190,10 @@ def relax_molecules(molecules: Sequence[GeneratedMolecule], method: Union[str, o
                     device: str = "cpu") -> List[RelaxResult]:
     """Relax every molecule with ``method`` (see :func:`calculator_for`); fmax eV/Å."""
     factory = calculator_for(method, device)
+    # piped to a file: an update every 30 s, not a redraw several times a second
+    interval = 0.1 if sys.stderr.isatty() else 30.0
     return [relax_molecule(m, factory, fmax, steps)
-            for m in tqdm(molecules, desc="relaxing", disable=not progress)]
+            for m in tqdm(molecules, desc="relaxing", disable=not progress, mininterval=interval)]
 
 
 def summarize(results: Sequence[RelaxResult]) -> Dict[str, float]:
