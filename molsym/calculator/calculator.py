@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -11,10 +12,11 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.data import chemical_symbols
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from molsym.calculator.compile import compile_model
+from molsym.calculator.committee import is_committee_file, read_committee
+from molsym.calculator.compile import check_mode, compile_model
 from molsym.calculator.loading import load_force_field
 from molsym.calculator.skin import SkinNeighborList
-from molsym.data.graph import atoms_to_frame, frame_to_graph
+from molsym.data.graph import atoms_to_frame, atoms_to_graph, frame_to_graph
 
 ModelLike = Union[str, Path, torch.nn.Module]
 
@@ -46,8 +48,10 @@ class MolSymCalculator(Calculator):
         export``), a TorchScript one (``molsym export --compile script``), a
         training checkpoint (``.ckpt``, EMA weights), a ``ForceField``, or
         several of these (a committee: results are the mean, and
-        ``energy_std`` [eV], ``forces_std`` [n, 3] eV/Å and ``energies_std``
-        [n] eV give the spread across members).
+        ``energy_std`` [eV], ``forces_std`` [n, 3] eV/Å, ``energies_std``
+        [n] eV and ``max_force_std`` eV/Å give the spread across members).
+        A committee file (:mod:`molsym.calculator.committee`, written by
+        ``molsym train`` with a ``committee:`` section) stands for its members.
     device : str
         ``"cpu"`` or ``"cuda"``.
     dtype : str or torch.dtype, optional
@@ -57,7 +61,9 @@ class MolSymCalculator(Calculator):
         Verlet skin in Å; ``0`` rebuilds the neighbour list on every call.
     compile : str, optional
         Inference path, see :func:`molsym.calculator.compile.compile_model`
-        (``None`` = eager, ``"script"`` = TorchScript).
+        (``None`` = eager, ``"script"`` = TorchScript; ``"compile"``,
+        torch.compile, was removed). A compiled model runs once on a
+        two-atom graph here, so that a failure is raised at construction.
 
     Raises
     ------
@@ -65,12 +71,20 @@ class MolSymCalculator(Calculator):
         When a model file cannot be loaded (see
         :func:`molsym.calculator.loading.load_force_field`); the one-line
         message names the file, also for one bad member of a committee.
+    molsym.calculator.CompileError
+        When ``compile`` is ``"compile"`` (removed, the message says why)
+        or a model cannot take the requested path.
 
     Results
     -------
     ``energy`` and ``free_energy`` (eV), ``forces`` [n, 3] (eV/Å),
     ``energies`` [n] per-atom (eV), ``stress`` (Voigt, eV/Å³, only when all
-    three axes are periodic).
+    three axes are periodic). A committee adds the spreads (standard
+    deviations over members): ``energy_std`` (eV), ``forces_std`` [n, 3]
+    (eV/Å, per component), ``energies_std`` [n] (eV) and ``max_force_std``
+    (eV/Å): the largest over atoms of ``sqrt(Σ_c forces_std[i, c]²)``, the
+    root-mean-square distance of the members' force vectors on atom ``i``
+    from their mean (:func:`max_force_std`).
 
     Examples
     --------
@@ -86,7 +100,9 @@ class MolSymCalculator(Calculator):
                  dtype: Optional[Union[str, torch.dtype]] = None, skin: float = 0.5,
                  compile: Optional[str] = None, **kwargs):
         super().__init__(**kwargs)
+        check_mode(compile)  # before loading anything
         specs = list(model) if isinstance(model, (list, tuple)) else [model]
+        specs = [member for spec in specs for member in _members(spec)]
         if not specs:
             raise ValueError("MolSymCalculator needs at least one model")
         self.device = torch.device(device)
@@ -104,7 +120,12 @@ class MolSymCalculator(Calculator):
         self._allowed = np.zeros(119, dtype=bool)
         self._allowed[self.species] = True
         self.compile_mode = compile
-        self._runners = [compile_model(m, compile) for m in self.models]
+        self._runners = []
+        for m, cutoff in zip(self.models, self.cutoffs):
+            # a compiled model runs once now, so that a failure is raised here, not at the first MD step
+            example = (None if compile in (None, "eager")
+                       else _example_graph(m, cutoff, self.dtype, self.device))
+            self._runners.append(compile_model(m, compile, example=example))
         self.neighbors = SkinNeighborList(max(self.cutoffs), skin)
 
     def _prepare(self, spec: ModelLike) -> torch.nn.Module:
@@ -188,7 +209,37 @@ class MolSymCalculator(Calculator):
             results["energy_std"] = float(arrays["energy"].std(axis=0).sum())
             results["forces_std"] = arrays["forces"].std(axis=0)
             results["energies_std"] = arrays["node_energy"].std(axis=0)
+            results["max_force_std"] = max_force_std(results["forces_std"])
         return results
+
+
+def max_force_std(forces_std: np.ndarray) -> float:
+    """The largest per-atom force spread of a committee, eV/Å.
+
+    ``forces_std [n, 3]`` (eV/Å) holds the standard deviation over members of
+    each force component; atom ``i``'s spread ``sqrt(Σ_c forces_std[i, c]²)``
+    is the root-mean-square distance of the members' force vectors from
+    their mean. 0 for no atoms.
+    """
+    forces_std = np.asarray(forces_std, dtype=np.float64).reshape(-1, 3)
+    return float(np.sqrt((forces_std ** 2).sum(axis=1)).max()) if len(forces_std) else 0.0
+
+
+def _members(spec):
+    """A committee file stands for its member files; anything else for itself."""
+    if isinstance(spec, (str, os.PathLike)) and is_committee_file(spec):
+        return read_committee(spec)
+    return [spec]
+
+
+def _example_graph(model: torch.nn.Module, cutoff: float, dtype: torch.dtype,
+                   device: torch.device) -> Dict[str, torch.Tensor]:
+    """Two atoms of the model's first species 1 Å apart: the compile check's input."""
+    from ase import Atoms
+
+    z = int(model.species[0])
+    graph = atoms_to_graph(Atoms(numbers=[z, z], positions=[[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), cutoff, dtype)
+    return {k: v.to(device) for k, v in graph.items()}
 
 
 def _same(a, b, tol: float) -> bool:

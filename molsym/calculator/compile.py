@@ -16,9 +16,10 @@ Modes
     (:mod:`molsym.nn.grad`). The script module can be saved with
     :func:`save_compiled` and loaded without molsym (``molsym export
     --compile script``).
-``"compile"``
-    :func:`torch.compile` (Inductor). Raises :class:`CompileError` when the
-    model cannot be compiled (e3nn 0.6's code-generated modules fail).
+
+``"compile"`` (:func:`torch.compile`) was removed: see :data:`TORCH_COMPILE_REMOVED`
+for the measurement behind it. Asking for it raises :class:`CompileError`
+with that line.
 """
 from __future__ import annotations
 
@@ -32,7 +33,14 @@ from molsym.data import keys as K
 from molsym.files import atomic_path
 from molsym.nn.grad import attach_gradients, differentiable_edges
 
-MODES = (None, "eager", "script", "compile")
+MODES = (None, "eager", "script")
+
+#: why ``compile="compile"`` is refused (issue 23, measured 2026-12-03, ACE of configs/acac.yaml at
+#: 8 channels, float64, a 15-atom molecule, 1 thread on a shared 2-core CPU VM, torch 2.13)
+TORCH_COMPILE_REMOVED = (
+    "compile mode 'compile' (torch.compile) was removed: on a small ACE model its first call took 100 s "
+    "and warm calls were no faster than eager (8.9 ms against 8.7 ms eager and 5.6 ms TorchScript, "
+    "15 atoms, 2-core CPU); use compile='script' (TorchScript, `--compile script`) instead")
 
 Runner = Callable[..., Dict[str, torch.Tensor]]
 
@@ -83,25 +91,25 @@ def _script(model: torch.nn.Module) -> torch.jit.ScriptModule:
         return e3nn_script(InferenceForceField(model))
 
 
-class _Compiled(torch.nn.Module):
-    """Wrapper holding a ``torch.compile``-d model with the model's signature."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-        self._fn = torch.compile(model, dynamic=True)
-
-    def forward(self, batch: Dict[str, torch.Tensor], compute_forces: bool = True,
-                compute_stress: bool = False) -> Dict[str, torch.Tensor]:
-        try:
-            return self._fn(batch, compute_forces=compute_forces, compute_stress=compute_stress)
-        except Exception as err:  # compilation is lazy: name the cause, keep the traceback
-            raise CompileError(_describe("compile", self.model, err)) from err
-
-
 def _describe(mode: str, model: torch.nn.Module, err: Exception) -> str:
     first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
     return f"compile mode {mode!r} failed for {type(model).__name__}: {type(err).__name__}: {first}"
+
+
+def check_mode(mode: Optional[str]) -> None:
+    """Refuse a ``mode`` that :func:`compile_model` does not offer, before any model is loaded.
+
+    Raises
+    ------
+    CompileError
+        For ``"compile"`` (torch.compile), with :data:`TORCH_COMPILE_REMOVED`.
+    ValueError
+        For any other unknown mode.
+    """
+    if mode == "compile":
+        raise CompileError(TORCH_COMPILE_REMOVED)
+    if mode not in MODES:
+        raise ValueError(f"unknown compile mode {mode!r}; choose one of {MODES}")
 
 
 def compile_model(model: torch.nn.Module, mode: Optional[str] = None,
@@ -111,32 +119,26 @@ def compile_model(model: torch.nn.Module, mode: Optional[str] = None,
     Parameters
     ----------
     model : torch.nn.Module
-        A ``ForceField`` in eval mode.
-    mode : {None, "eager", "script", "compile"}
+        A ``ForceField`` in eval mode, or a TorchScript module (returned as it is).
+    mode : {None, "eager", "script"}
     example : dict, optional
-        A graph to run once, so that failures surface here rather than at
-        the first MD step (``"compile"`` compiles lazily).
+        A graph to run once (forces on, autograd on), so that a failure
+        surfaces here rather than at the first MD step.
 
     Raises
     ------
     CompileError
-        When the model cannot take this path; the message names the mode
-        and the reason.
+        When the model cannot take this path, or ``mode`` is the removed
+        ``"compile"``; the message names the mode and the reason.
     """
-    if mode not in MODES:
-        raise ValueError(f"unknown compile mode {mode!r}; choose one of {MODES}")
-    if mode in (None, "eager"):
-        return model
-    if isinstance(model, torch.jit.ScriptModule):  # a file from `molsym export --compile script`
-        if mode == "script":
-            return model
-        raise CompileError(f"compile mode {mode!r} needs the eager model; this one is already TorchScript")
+    check_mode(mode)
+    if mode in (None, "eager") or isinstance(model, torch.jit.ScriptModule):
+        return model  # a ScriptModule is a file from `molsym export --compile script`
     try:
-        runner = _script(model) if mode == "script" else _Compiled(model)
+        runner = _script(model)
         if example is not None:
-            runner(example, compute_forces=True, compute_stress=False)
-    except CompileError:
-        raise
+            with torch.enable_grad():  # forces need autograd, also under a caller's no_grad
+                runner(example, compute_forces=True, compute_stress=False)
     except Exception as err:  # re-raised with context, never swallowed
         raise CompileError(_describe(mode, model, err)) from err
     return runner

@@ -20,6 +20,7 @@ from typing import Optional, Union
 import torch
 
 from molsym.calculator.compile import is_compiled_file, load_compiled
+from molsym.calculator.committee import is_committee_file, read_committee
 from molsym.nn.io import FORMAT, ModelFileError, check_model_payload, model_from_payload, read_torch_file
 from molsym.nn.model import parse_dtype
 
@@ -49,8 +50,8 @@ def load_force_field(path: Union[str, os.PathLike], device: Union[str, torch.dev
     ModelFileError
         For every file that cannot be loaded (missing, empty, truncated,
         not a torch file, holding objects that are not plain values, not a
-        molsym model or checkpoint, weights that do not fit); the message
-        is one line that starts with the file's name.
+        molsym model or checkpoint, weights that do not fit, a committee
+        file); the message is one line that starts with the file's name.
 
     Examples
     --------
@@ -58,6 +59,11 @@ def load_force_field(path: Union[str, os.PathLike], device: Union[str, torch.dev
     >>> model = load_force_field("run/checkpoints/best.ckpt", dtype="float32")  # doctest: +SKIP
     """
     path = Path(path)
+    if is_committee_file(path):
+        members = read_committee(path)
+        raise ModelFileError(f"{path}: a committee of {len(members)} models, not one force field; "
+                             "MolSymCalculator and molsym md take it (mean and spread), other uses need "
+                             f"one member ({members[0]})")
     if is_compiled_file(path):
         model = _load_script(path, device)
     else:

@@ -14,21 +14,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="the model file to write, e.g. model.pt")
     p.add_argument("--raw-weights", action="store_true",
                    help="export the raw trained weights instead of their exponential moving average")
-    p.add_argument("--compile", choices=["eager", "script"], default="eager",
+    # no argparse choices: the removed 'compile' gets its own line from check_mode in run()
+    p.add_argument("--compile", metavar="{eager,script}", default="eager",
                    help="eager (default): the weights + config file above; script: a TorchScript module "
                         "(same metadata inside) that runs without molsym, e.g. MolSymCalculator('model.pt') "
-                        "or torch.jit.load; torch.compile is chosen when loading instead "
-                        "(MolSymCalculator(compile='compile'), molsym md --compile compile)")
+                        "or torch.jit.load (torch.compile was removed: docs/calculator.md)")
     p.set_defaults(func=run)
     return p
 
 
 def run(args) -> int:
-    from molsym.calculator.compile import CompileError
+    from molsym.calculator.compile import CompileError, check_mode
     from molsym.cli.main import UserError
     from molsym.train.export import export_checkpoint
 
     try:
+        check_mode(args.compile)  # before reading the checkpoint
         out = export_checkpoint(args.checkpoint, args.out, ema=not args.raw_weights,
                                 compile=args.compile)
     except (ValueError, CompileError) as err:

@@ -15,7 +15,8 @@ def add_parser(subparsers) -> None:
         "md", help="run molecular dynamics with a molsym model",
         description="Run NVE, NVT (Nosé–Hoover or Berendsen) or Langevin dynamics with a molsym "
                     "model through ASE. Writes the trajectory (extxyz), a text log of energies and "
-                    "temperature, and an energy-and-temperature trace PNG. A watchdog stops the run "
+                    "temperature (for a committee also its largest per-atom force spread), and an "
+                    "energy-and-temperature trace PNG. A watchdog stops the run "
                     "when a bond stretches or shrinks too much, atoms come too close, or (NVE) the "
                     "total energy drifts; NaN or inf in the energy or forces stops any run, watchdog or "
                     "not. The trajectory up to that step is kept; its frames hold the model's "
@@ -24,7 +25,10 @@ def add_parser(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, nargs="+",
                    help="model file(s) written by `molsym export` (or training checkpoints, .ckpt, EMA "
-                        "weights); several files form a committee (mean prediction, spread in the log)")
+                        "weights), or a committee file (committee.json of `molsym train` with a committee: "
+                        "section); several models form a committee: the mean prediction drives the run, the "
+                        "log gets a column max_force_std_eV_A (the largest per-atom force spread across "
+                        "members, eV/Å) and the trajectory the spreads energy_std and forces_std")
     p.add_argument("--atoms", required=True, help="starting structure (any file ASE reads; extxyz, xyz, ...)")
     p.add_argument("--index", type=int, default=0, help="frame of --atoms to start from")
     p.add_argument("--ensemble", choices=["nve", "nvt", "berendsen", "langevin"], default="nve",
@@ -131,7 +135,7 @@ def run(args) -> int:
     from molsym.calculator import UnknownElementError
     from molsym.cli.main import UserError
     from molsym.cli.models import model_calculator
-    from molsym.md import StabilityWatchdog, plot_trace, run_md
+    from molsym.md import SPREAD_COLUMN, StabilityWatchdog, plot_trace, run_md
 
     check_arguments(args)
     if args.threads:
@@ -166,6 +170,11 @@ def run(args) -> int:
                f"{args.timestep:g} fs", instability_step=step)
     print(f"{result.steps} steps in {result.wall_s:.1f} s ({result.steps_per_s:.1f} steps/s, "
           f"{result.ns_per_day:.3f} ns/day); max |ΔE_tot| = {result.max_energy_drift * 1e3:.3f} meV/atom")
+    spread = result.log.get(SPREAD_COLUMN)
+    if spread is not None and np.isfinite(spread).any():
+        k = int(np.argmax(np.where(np.isfinite(spread), spread, -np.inf)))
+        print(f"committee of {len(calc.models)}: largest force spread {spread[k]:.4f} eV/Å at step "
+              f"{int(result.log['step'][k])} (log column {SPREAD_COLUMN})")
     print(f"trajectory: {out}\nlog: {log_path}\nplot: {png}")
     if result.instability is not None:
         print(f"STOPPED by the watchdog: {result.instability}" if dog is not None

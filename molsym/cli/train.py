@@ -5,6 +5,22 @@ import argparse
 from pathlib import Path
 
 
+class _Excludes(argparse.Action):
+    """Store the value, or stop as argparse stops mutually exclusive flags when the flag ``excludes``
+    (``(dest, flag)``) was given before it; each of the two flags carries this action naming the other.
+    Needed for --init and --resume because --resume is already in a group with --force."""
+
+    def __init__(self, option_strings, dest, excludes, **kwargs):
+        super().__init__(option_strings, dest, **kwargs)
+        self.excludes = excludes
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        dest, flag = self.excludes
+        if getattr(namespace, dest, None) is not None:
+            parser.error(f"argument {option_string}: not allowed with argument {flag}")
+        setattr(namespace, self.dest, values)
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "train", help="train a force field or a generator from a YAML config",
@@ -13,18 +29,29 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "Writes best/last checkpoints, CSV and TensorBoard logs, a learning-curve PNG and "
                     "the exported EMA model (<output_dir>/model.pt; generators: <output_dir>/gen.pt). "
                     "An output folder that already holds a run's checkpoints is not overwritten: "
-                    "--resume last continues that run, --force starts over.",
+                    "--resume last continues that run, --force starts over. --init fine-tunes a trained "
+                    "model on the config's data; --committee K trains K models that differ in seed and "
+                    "exports them as one committee.",
         epilog="example: molsym train --config configs/acac.yaml trainer.max_epochs=50 model.representation.channels=32")
     p.add_argument("--config", required=True, metavar="YAML", help="the training config (configs/*.yaml)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="override config values by dotted path, e.g. trainer.max_epochs=5 cutoff=4.5 "
                         "loss.1.weight=50 (values are parsed as YAML)")
     start = p.add_mutually_exclusive_group()
-    start.add_argument("--resume", metavar="CKPT", default=None,
+    start.add_argument("--resume", metavar="CKPT", default=None, action=_Excludes, excludes=("init", "--init"),
                        help="continue a run: 'last' or 'best' (the run's checkpoints) or a checkpoint path")
     start.add_argument("--force", action="store_true",
                        help="start over in an output folder that holds an earlier run's checkpoints, deleting "
                             "them (without --resume or --force, such a run stops before training)")
+    p.add_argument("--init", metavar="MODEL", default=None, action=_Excludes, excludes=("resume", "--resume"),
+                   help="fine-tune: start from the weights of MODEL (a model file or a .ckpt; its species, "
+                        "cutoff and architecture must be the config's, which is checked) with a fresh "
+                        "optimizer, schedule and epoch counter; MODEL's E0s, scale and shift are kept unless "
+                        "init.refit=true. Sets the config's init.model; not with --resume")
+    p.add_argument("--committee", type=int, default=None, metavar="K",
+                   help="train K force fields that differ in seed (sets committee.size), one after another, "
+                        "into <output_dir>/member_<k>/, and write <output_dir>/committee.json for "
+                        "MolSymCalculator and molsym md; --resume last skips finished members")
     p.add_argument("--no-export", action="store_true",
                    help="do not export the model at the end (force fields: <output_dir>/model.pt from the best "
                         "checkpoint; generators: <output_dir>/gen.pt from the last)")
@@ -42,6 +69,7 @@ def run(args) -> int:
     import torch
 
     from molsym.cli.main import UserError
+    from molsym.nn.io import ModelFileError
     from molsym.train.config import ConfigError, load_config
     from molsym.train.export import export_checkpoint
     from molsym.train.run import FINAL_EVAL_FRAMES, OutputExistsError, is_generator_config, train
@@ -50,14 +78,25 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     if args.final_frames is not None and args.final_frames < 0:
         raise UserError(f"--final-frames must be 0 or more, got {args.final_frames}")
+    settings = {}
+    if args.init is not None:
+        settings["init.model"] = args.init
+    if args.committee is not None:
+        settings["committee.size"] = args.committee
     try:
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(args.config, args.overrides, settings=settings)
     except ConfigError as err:
         raise UserError(str(err)) from err
     frames = FINAL_EVAL_FRAMES if args.final_frames is None else args.final_frames
+    changed_model = [o.split("=", 1)[0] for o in args.overrides if o.split("=", 1)[0].strip().startswith("model.")]
+    if args.resume is not None and changed_model and not is_generator_config(cfg):
+        raise UserError(f"override {changed_model[0]!r} cannot change the model of a resumed run (it is rebuilt "
+                        f"from the checkpoint); to train a changed model from these weights use --init MODEL.pt")
+    if cfg.get("committee") is not None and not is_generator_config(cfg):
+        return _run_committee(args, cfg, frames)
     try:
         result = train(cfg, resume=args.resume, force=args.force, final_eval_frames=frames)
-    except (OutputExistsError, ConfigError) as err:
+    except (OutputExistsError, ConfigError, ModelFileError) as err:
         raise UserError(str(err)) from None
     if not result["trainer"].is_global_zero:
         return 0
@@ -71,6 +110,38 @@ def run(args) -> int:
     if not args.no_export:
         out = export_checkpoint(result["best"], Path(cfg.get("output_dir", "outputs/run")) / "model.pt")
         print(f"exported model:  {out}")
+    return 0
+
+
+def _run_committee(args, cfg, frames: int) -> int:
+    """Train a committee (:func:`molsym.train.committee.train_committee`); print its table and files."""
+    from molsym.cli.main import UserError
+    from molsym.nn.io import ModelFileError
+    from molsym.train.committee import train_committee
+    from molsym.train.config import ConfigError
+    from molsym.train.evaluate import format_table
+    from molsym.train.run import OutputExistsError
+
+    if args.no_export:
+        raise UserError("--no-export: a committee exports its members (committee.json lists their model files)")
+    try:
+        result = train_committee(cfg, resume=args.resume, force=args.force, final_eval_frames=frames,
+                                 report=lambda line: print(line, flush=True))
+    except (OutputExistsError, ConfigError, ModelFileError) as err:
+        raise UserError(str(err)) from None
+    if not result["is_global_zero"]:
+        return 0
+    evaluation = result["evaluation"]
+    if evaluation is not None:
+        n, total = evaluation["frames"]
+        print(f"\ncommittee: {evaluation['split']} errors of each member's exported weights and of the mean "
+              "prediction, evaluated as molsym eval does")
+        print(format_table(evaluation["metrics"]))
+        print(f"({evaluation['split']}: {'all' if n == total else f'the first {n} of'} {total} frames)")
+    for member in result["members"]:
+        print(f"member {member['index']} (seed {member['seed']}, {member['status']}): {member['model']}")
+    print(f"committee file:  {result['committee']} ({len(result['members'])} models, for MolSymCalculator "
+          "and molsym md --model)")
     return 0
 
 

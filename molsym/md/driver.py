@@ -23,6 +23,11 @@ from molsym.md.watchdog import Instability, MDInstabilityError, StabilityWatchdo
 ENSEMBLES = ("nve", "nvt", "berendsen", "langevin")
 
 LOG_COLUMNS = ("step", "time_ps", "epot_eV", "ekin_eV", "etot_eV", "temperature_K")
+#: The log column a committee adds: its largest per-atom force spread, eV/Å (the calculator's
+#: ``max_force_std``, :func:`molsym.calculator.calculator.max_force_std`).
+SPREAD_COLUMN = "max_force_std_eV_A"
+#: The calculator result that :data:`SPREAD_COLUMN` logs.
+SPREAD_RESULT = "max_force_std"
 
 #: What each numeric argument of :func:`run_md` must be: name -> (test, requirement).
 ARGUMENT_RULES: Dict[str, tuple] = {
@@ -66,7 +71,8 @@ class MDResult:
     instability : Instability or None
         Why the run stopped early, if it did.
     log : dict of str -> ndarray
-        Columns of :data:`LOG_COLUMNS`, one row per logged step.
+        Columns of :data:`LOG_COLUMNS` (and :data:`SPREAD_COLUMN` for a
+        committee), one row per logged step.
     wall_s : float
         Wall time of the integration loop, s.
     max_energy_drift : float
@@ -164,25 +170,46 @@ def _write_frame(fh, atoms, step: int, timestep: float) -> None:
 
 
 class _Log:
-    """Rows of energies and temperature, mirrored to a whitespace-separated text file."""
+    """Rows of energies and temperature (and a committee's spread), mirrored to a whitespace-separated
+    text file. The columns are :data:`LOG_COLUMNS`, plus :data:`SPREAD_COLUMN` when the first row has it;
+    the header is written with the first row."""
 
     def __init__(self, path: Optional[Path]):
         self.rows: List[tuple] = []
+        self.columns = LOG_COLUMNS
         self.fh = open(path, "w") if path is not None else None
-        if self.fh:
-            self.fh.write("# " + " ".join(LOG_COLUMNS) + "\n")
+        self._header = False
+
+    def _write_header(self) -> None:
+        if self.fh and not self._header:
+            self.fh.write("# " + " ".join(self.columns) + "\n")
+        self._header = True
 
     def add(self, row: tuple) -> None:
-        self.rows.append(row)
+        if not self.rows:
+            self.columns = LOG_COLUMNS + ((SPREAD_COLUMN,) if len(row) > len(LOG_COLUMNS) else ())
+        row = tuple(row) + (float("nan"),) * (len(self.columns) - len(row))
+        self._write_header()
+        self.rows.append(row[:len(self.columns)])
         if self.fh:
-            self.fh.write(f"{row[0]:d} {row[1]:.6f} {row[2]:.6f} {row[3]:.6f} {row[4]:.6f} {row[5]:.2f}\n")
+            spread = f" {row[6]:.6f}" if len(self.columns) > len(LOG_COLUMNS) else ""
+            self.fh.write(f"{row[0]:d} {row[1]:.6f} {row[2]:.6f} {row[3]:.6f} {row[4]:.6f} {row[5]:.2f}"
+                          f"{spread}\n")
             self.fh.flush()
 
     def close(self) -> Dict[str, np.ndarray]:
+        self._write_header()
         if self.fh:
             self.fh.close()
-        arr = np.array(self.rows, dtype=np.float64).reshape(-1, len(LOG_COLUMNS))
-        return {name: arr[:, k] for k, name in enumerate(LOG_COLUMNS)}
+        arr = np.array(self.rows, dtype=np.float64).reshape(-1, len(self.columns))
+        return {name: arr[:, k] for k, name in enumerate(self.columns)}
+
+
+def _log_row(atoms, step: int, timestep: float, epot: float, ekin: float, etot: float) -> tuple:
+    """One log row: :data:`LOG_COLUMNS`, then the committee's spread when the calculator reports one."""
+    row = (step, step * timestep * 1e-3, epot, ekin, etot, atoms.get_temperature())
+    spread = (getattr(atoms.calc, "results", None) or {}).get(SPREAD_RESULT)
+    return row if spread is None else row + (float(spread),)
 
 
 def run_md(atoms, ensemble: str = "nve", temperature: float = 300.0, timestep: float = 0.5,
@@ -205,7 +232,10 @@ def run_md(atoms, ensemble: str = "nve", temperature: float = 300.0, timestep: f
         the step where the watchdog fires; what was written stays on disk.
         Frames hold the model's results and the run's labels (:func:`md_frame`).
     log_path : str, optional
-        Text log with :data:`LOG_COLUMNS`, written every ``log_every`` steps.
+        Text log with :data:`LOG_COLUMNS`, written every ``log_every`` steps;
+        with a committee calculator (one that reports ``max_force_std``) a
+        last column :data:`SPREAD_COLUMN`, its largest per-atom force spread
+        in eV/Å.
     friction : 1/fs (Langevin)
     tdamp : fs (Nosé–Hoover, Berendsen)
     watchdog : StabilityWatchdog, optional
@@ -248,7 +278,7 @@ def run_md(atoms, ensemble: str = "nve", temperature: float = 300.0, timestep: f
             e0 = etot if e0 is None else e0
             if step % log_every == 0 or step == steps:
                 max_drift = max(max_drift, abs(etot - e0) / n)
-                log.add((step, step * timestep * 1e-3, epot, ekin, etot, atoms.get_temperature()))
+                log.add(_log_row(atoms, step, timestep, epot, ekin, etot))
             if traj is not None and (step % traj_every == 0 or step == steps):
                 _write_frame(traj, atoms, step, timestep)
             if watchdog is not None:
@@ -267,8 +297,7 @@ def run_md(atoms, ensemble: str = "nve", temperature: float = 300.0, timestep: f
         if traj is not None and dyn.nsteps % traj_every != 0:
             _write_frame(traj, atoms, dyn.nsteps, timestep)
         if not log.rows or log.rows[-1][0] != dyn.nsteps:
-            log.add((dyn.nsteps, dyn.nsteps * timestep * 1e-3, epot, ekin, etot,
-                     atoms.get_temperature()))
+            log.add(_log_row(atoms, dyn.nsteps, timestep, epot, ekin, etot))
     finally:
         wall = time.perf_counter() - t0
         if traj is not None:

@@ -26,7 +26,7 @@ import copy
 import importlib
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import yaml
 
@@ -57,7 +57,8 @@ class ConfigError(ValueError):
     """A config file or override is malformed; the message names the key."""
 
 
-def load_config(path, overrides: Sequence[str] = (), check: bool = True) -> Dict[str, Any]:
+def load_config(path, overrides: Sequence[str] = (), check: bool = True,
+                settings: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """Read a YAML config, apply ``key=value`` overrides, check it and resolve ``${...}``.
 
     Relative paths inside the config stay relative to the working directory
@@ -73,6 +74,12 @@ def load_config(path, overrides: Sequence[str] = (), check: bool = True) -> Dict
         Reject unknown keys, wrong value types and missing sections
         (:func:`molsym.train.schema.check_config`) with a :class:`ConfigError`
         that names the file and the key.
+    settings : mapping of str to value, optional
+        ``{dotted.key: value}`` set before the overrides, creating the
+        mappings on the way when they are missing (values are taken as
+        they are, not parsed as YAML): the command line's ``--init`` and
+        ``--committee`` set ``init.model`` and ``committee.size`` this way,
+        so that an override such as ``init.refit=true`` finds its section.
 
     Returns
     -------
@@ -93,6 +100,8 @@ def load_config(path, overrides: Sequence[str] = (), check: bool = True) -> Dict
                               f"{{ inside {{...}} needs quotes)") from None
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: the top level of a config must be a mapping")
+    for key, value in (settings or {}).items():
+        _set_creating(cfg, _split(key), copy.deepcopy(value), key)
     cfg = apply_overrides(cfg, overrides)
     if check:
         from molsym.train.schema import check_config
@@ -111,6 +120,18 @@ def _split(key: str) -> List[str]:
     if not key or any(p == "" for p in parts):
         raise ConfigError(f"bad config key {key!r}")
     return parts
+
+
+def _set_creating(cfg: Dict[str, Any], parts: List[str], value: Any, full: str) -> None:
+    """``cfg[a][b]... = value``, making the missing mappings on the way."""
+    node = cfg
+    for p in parts[:-1]:
+        if node.get(p) is None:
+            node[p] = {}
+        node = node[p]
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot set {full!r}: {p!r} is not a mapping")
+    node[parts[-1]] = value
 
 
 def _get(cfg: Any, parts: List[str], full: str) -> Any:

@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterator, Optional
 import lightning.pytorch as pl
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Sampler, Subset
 
 __all__ = ["EpochSampler", "ResumableDataLoader", "ResumableDataModule"]
 
@@ -132,11 +132,16 @@ class ResumableDataModule(pl.LightningDataModule):
         ``collate_fn`` from ``train_dataloader()``.
     seed : int
         Shuffling seed.
+    bootstrap_seed : int, optional
+        Train on a bootstrap sample instead of the training set: as many
+        frames as it holds, drawn with replacement by this seed (the same
+        sample in every epoch, so a resumed run sees it too). Committees
+        (:mod:`molsym.train.committee`) use it to vary their members' data.
     """
 
-    def __init__(self, inner: pl.LightningDataModule, seed: int = 0):
+    def __init__(self, inner: pl.LightningDataModule, seed: int = 0, bootstrap_seed: Optional[int] = None):
         super().__init__()
-        self.inner, self.seed = inner, seed
+        self.inner, self.seed, self.bootstrap_seed = inner, seed, bootstrap_seed
 
     def prepare_data(self) -> None:
         self.inner.prepare_data()
@@ -150,7 +155,11 @@ class ResumableDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> ResumableDataLoader:
         base = self.inner.train_dataloader()
-        return ResumableDataLoader(base.dataset, batch_size=base.batch_size, seed=self.seed, shuffle=True,
+        dataset = base.dataset
+        if self.bootstrap_seed is not None:
+            g = torch.Generator().manual_seed(int(self.bootstrap_seed))
+            dataset = Subset(dataset, torch.randint(len(dataset), (len(dataset),), generator=g).tolist())
+        return ResumableDataLoader(dataset, batch_size=base.batch_size, seed=self.seed, shuffle=True,
                                    collate_fn=base.collate_fn, num_workers=base.num_workers,
                                    persistent_workers=base.num_workers > 0)
 

@@ -101,10 +101,10 @@ def export_checkpoint(checkpoint, out, ema: bool = True, compile: Optional[str] 
     import molsym
     from molsym.nn.io import save_model
 
-    if compile not in (None, "eager", "script"):
-        raise ValueError(f"cannot export compile mode {compile!r}: a file holds an eager model or a "
-                         "TorchScript one ('script'); torch.compile is chosen at load time "
-                         "(MolSymCalculator(compile='compile'))")
+    from molsym.calculator.compile import check_mode
+
+    check_mode(compile)  # "compile" (torch.compile) was removed: one line saying why
+
     model, hp = load_checkpoint_model(checkpoint, ema=ema)
     extra = {"units": dict(UNITS), "loss": hp.get("loss"), "source_checkpoint": str(checkpoint),
              "epoch": hp["epoch"], "global_step": hp["global_step"], "weights": hp["weights"]}

@@ -93,16 +93,18 @@ def fill_model_config(model: Dict[str, Any], stats: Dict[str, Any], dtype: str) 
     return out
 
 
-def fit_shift(model_cfg: Dict[str, Any], dataset, max_frames: int = 200, batch_size: int = 25) -> float:
+def fit_shift(model_cfg: Dict[str, Any], dataset, max_frames: int = 200, batch_size: int = 25,
+              weights: Optional[Dict[str, Any]] = None) -> float:
     """Least-squares per-atom shift (eV) so that E0s + shift term match the training energies.
 
     The model's energy is linear in its ``shift``: ``E = a + shift · b`` per
     molecule. ``b`` is measured on an untrained copy of the model (shift 1
     minus shift 0, so it does not depend on how the shift is spread over
     atoms) and ``shift = Σ b (E_ref − a) / Σ b²`` (``a``: E0s plus the
-    untrained network, built from the same RNG state as the model) over up to
-    ``max_frames`` training frames in file order. The global RNG is left
-    untouched.
+    untrained network, built from the same RNG state as the model, or the
+    network with ``weights`` loaded when a fine-tuning run gives them) over
+    up to ``max_frames`` training frames in file order. The global RNG is
+    left untouched.
     """
     import torch
 
@@ -112,6 +114,8 @@ def fit_shift(model_cfg: Dict[str, Any], dataset, max_frames: int = 200, batch_s
 
     with torch.random.fork_rng():
         model = build_model(dict(model_cfg, shift=0.0))
+    if weights is not None:
+        model.load_state_dict(weights)
     model.eval()
     num = den = 0.0
     n = min(len(dataset), max_frames)
@@ -174,7 +178,8 @@ def build_generator_module(cfg: Dict[str, Any], stats: Dict[str, Any]):
                            dtype=str(cfg.get("dtype", "float32")), **options)
 
 
-def build_module(cfg: Dict[str, Any], stats: Dict[str, Any], train_dataset=None) -> pl.LightningModule:
+def build_module(cfg: Dict[str, Any], stats: Dict[str, Any], train_dataset=None,
+                 model_config: Optional[Dict[str, Any]] = None) -> pl.LightningModule:
     """The LightningModule for ``cfg`` with the model filled from ``stats``.
 
     A generator config (:func:`is_generator_config`) gives a
@@ -182,15 +187,40 @@ def build_module(cfg: Dict[str, Any], stats: Dict[str, Any], train_dataset=None)
     :class:`ForceFieldModule`. With ``train_dataset`` given and
     ``model.shift: auto``, the shift is fitted by :func:`fit_shift` instead
     of taken from the statistics.
+
+    With an ``init`` section (fine-tuning, :mod:`molsym.train.finetune`) the
+    model must fit the file ``init.model``; it starts from that file's
+    weights, and its E0s, scale and shift are the file's unless
+    ``init.refit`` is true.
+
+    ``model_config`` (a force field's complete ``build_model`` config, the
+    one a resumed run's checkpoint holds) is used as it is: no ``auto``,
+    ``init`` or shift fit.
     """
     if is_generator_config(cfg):
         return build_generator_module(cfg, stats)
-    model_cfg = fill_model_config(cfg["model"], stats, cfg.get("dtype", "float64"))
-    if cfg["model"].get("shift") == "auto" and train_dataset is not None:
-        model_cfg["shift"] = fit_shift(model_cfg, train_dataset)
-    return ForceFieldModule(model=model_cfg, loss=cfg["loss"], optimizer=cfg["optimizer"],
-                            scheduler=cfg.get("scheduler"), ema_decay=float(cfg.get("ema_decay", 0.99)),
-                            ema_warmup=bool(cfg.get("ema_warmup", False)))
+    init, weights = None, None
+    if model_config is not None:  # a resumed run: the checkpoint's model, as it was
+        model_cfg = copy.deepcopy(model_config)
+    else:
+        model_cfg = fill_model_config(cfg["model"], stats, cfg.get("dtype", "float64"))
+        init = cfg.get("init")
+        refit = not init or bool(init.get("refit", False))
+        if init:
+            from molsym.train.finetune import init_model_config, read_init_model
+
+            file_cfg, weights = read_init_model(init["model"])
+            model_cfg = init_model_config(model_cfg, file_cfg, init["model"], refit=refit)
+        if cfg["model"].get("shift") == "auto" and train_dataset is not None and refit:
+            model_cfg["shift"] = fit_shift(model_cfg, train_dataset, weights=weights)
+    module = ForceFieldModule(model=model_cfg, loss=cfg["loss"], optimizer=cfg["optimizer"],
+                              scheduler=cfg.get("scheduler"), ema_decay=float(cfg.get("ema_decay", 0.99)),
+                              ema_warmup=bool(cfg.get("ema_warmup", False)))
+    if weights is not None:
+        from molsym.train.finetune import load_initial_weights
+
+        load_initial_weights(module, weights, init["model"])
+    return module
 
 
 def checkpoint_dir(cfg: Dict[str, Any]) -> Path:
@@ -330,8 +360,24 @@ def evaluate_exported(checkpoint, dm, max_frames: Optional[int] = FINAL_EVAL_FRA
     return out
 
 
+def _checkpoint_model_config(path) -> Optional[Dict[str, Any]]:
+    """The model config a force-field checkpoint was trained with (``hyper_parameters["model"]``), or None.
+
+    A resumed run builds its model from it, so that the values that are not
+    weights (E0s, scale, shift, species, neighbour normalisation) are the
+    run's, also for a fine-tuning run whose ``init`` file is not read again.
+    """
+    from molsym.nn.io import read_torch_file
+
+    ckpt = read_torch_file(path, "training checkpoint")
+    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    model = hp.get("model") if isinstance(hp, dict) else None
+    return copy.deepcopy(model) if isinstance(model, dict) and "representation" in model else None
+
+
 def train(cfg: Dict[str, Any], resume: Optional[str] = None, extra_callbacks=(), force: bool = False,
-          final_eval_frames: Optional[int] = FINAL_EVAL_FRAMES) -> Dict[str, Any]:
+          final_eval_frames: Optional[int] = FINAL_EVAL_FRAMES, data_seed: Optional[int] = None,
+          bootstrap: bool = False) -> Dict[str, Any]:
     """Train as ``cfg`` says; return paths and final validation metrics.
 
     Parameters
@@ -339,7 +385,9 @@ def train(cfg: Dict[str, Any], resume: Optional[str] = None, extra_callbacks=(),
     cfg : dict
         A resolved config (:func:`molsym.train.config.load_config`).
     resume : str, optional
-        ``last``, ``best`` or a checkpoint path to continue from.
+        ``last``, ``best`` or a checkpoint path to continue from. A force
+        field is then rebuilt from the checkpoint's model config (its E0s,
+        scale, shift and species as the run had them; ``init`` is not read).
     extra_callbacks : sequence
         More Lightning callbacks (tests use this).
     force : bool
@@ -352,6 +400,13 @@ def train(cfg: Dict[str, Any], resume: Optional[str] = None, extra_callbacks=(),
         weights (what is exported) on the first this many frames of the
         training and validation splits (:func:`evaluate_exported`);
         ``None``: every frame; 0: skip.
+    data_seed : int, optional
+        Seed of the batch order (default: ``cfg["seed"]``, which also seeds
+        the initial weights).
+    bootstrap : bool
+        Train on a bootstrap sample of the training split drawn with
+        ``cfg["seed"]`` (:class:`~molsym.train.data.ResumableDataModule`);
+        the statistics (E0s, scale, shift) stay those of the whole split.
 
     Returns
     -------
@@ -376,9 +431,12 @@ def train(cfg: Dict[str, Any], resume: Optional[str] = None, extra_callbacks=(),
     check_fresh_output(cfg, resume, force)
     dm = build_datamodule(cfg)
     check_labels(cfg, dm)
-    module = build_module(cfg, dm.statistics, dm.train_dataset)
+    resumed = _checkpoint_model_config(ckpt_path) if ckpt_path and not is_generator_config(cfg) else None
+    module = build_module(cfg, dm.statistics, dm.train_dataset, model_config=resumed)
     trainer = build_trainer(cfg, extra_callbacks, resume=ckpt_path)
-    data = ResumableDataModule(dm, seed=int(cfg.get("seed", 0)))
+    seed = int(cfg.get("seed", 0))
+    data = ResumableDataModule(dm, seed=seed if data_seed is None else int(data_seed),
+                               bootstrap_seed=seed if bootstrap else None)
     start = time.perf_counter()
     trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
     fit_seconds = time.perf_counter() - start

@@ -46,8 +46,9 @@ __all__ = ["check_config", "FORCE_FIELD_KEYS", "GENERATOR_KEYS"]
 
 _COMMON = {"seed", "dtype", "output_dir", "data", "model", "optimizer", "scheduler", "ema_decay", "ema_warmup",
            "checkpoint", "trainer", "callbacks", "config_file"}
-#: top-level sections of a force-field config
-FORCE_FIELD_KEYS = _COMMON | {"cutoff", "loss"}
+#: top-level sections of a force-field config (``init``: fine-tuning, :mod:`molsym.train.finetune`;
+#: ``committee``: :mod:`molsym.train.committee`)
+FORCE_FIELD_KEYS = _COMMON | {"cutoff", "loss", "init", "committee"}
 #: top-level sections of a generator config (``model`` is a class_path spec)
 GENERATOR_KEYS = _COMMON | {"generator"}
 _REQUIRED = {"data": "the data module (class_path/init_args, as in configs/acac.yaml)",
@@ -122,6 +123,8 @@ class _Checker:
         else:
             self.force_field_model(cfg["model"])
             self.loss(cfg["loss"])
+            self.init(cfg.get("init"))
+            self.committee(cfg)
         self.spec("optimizer", cfg["optimizer"], skip=1)
         if cfg.get("scheduler") is not None:
             self.spec("scheduler", cfg["scheduler"], extra=_SCHEDULER_EXTRA, skip=1)
@@ -224,6 +227,39 @@ class _Checker:
             raise ConfigError(f"config key 'model.representation.name': {err.args[0]}") from None
         args = {k: v for k, v in rep.items() if k != "name"}
         self.arguments("model.representation", args, cls, fixed=("num_species", "cutoff", "avg_num_neighbors"))
+
+    def init(self, node: Any) -> None:
+        """``init: {model: PATH, refit: false}`` (fine-tuning)."""
+        from molsym.train.finetune import INIT_KEYS
+
+        if node is None:
+            return
+        self.mapping("init", node, set(INIT_KEYS))
+        if node.get("model") is None:
+            raise ConfigError("config key 'init.model' is missing: the model file (or checkpoint) to start from")
+        self.value("init.model", node["model"], (str,))
+        self.value("init.refit", node.get("refit"), (bool,))
+
+    def committee(self, cfg: Dict[str, Any]) -> None:
+        """``committee: {size: K, seeds: [...], bootstrap: false, same_order: false}``; the seeds are worked
+        out (:func:`molsym.train.committee.member_seeds`) when no value is a ``${...}`` reference."""
+        from molsym.train.committee import COMMITTEE_KEYS, member_seeds
+
+        node = cfg.get("committee")
+        if node is None:
+            return
+        self.mapping("committee", node, set(COMMITTEE_KEYS))
+        self.value("committee.size", node.get("size"), (int,))
+        seeds = node.get("seeds")
+        if seeds is not None and not _is_ref(seeds):
+            if not isinstance(seeds, list):
+                raise ConfigError(f"config key 'committee.seeds' must be a list of integers, got {seeds!r}")
+            for i, seed in enumerate(seeds):
+                self.value(f"committee.seeds.{i}", seed, (int,))
+        for key in ("bootstrap", "same_order"):
+            self.value(f"committee.{key}", node.get(key), (bool,))
+        if not _referenced_names({"committee": node, "seed": cfg.get("seed"), "init": cfg.get("init")}):
+            member_seeds(cfg)
 
     def loss(self, terms: Any) -> None:
         from molsym.train.loss import LossTerm

@@ -58,20 +58,86 @@ def test_calculator_runs_a_script_file_like_the_eager_one(acac, make_model, tmp_
         calc.out = (acac.get_potential_energy(), acac.get_forces().copy())
     assert abs(eager.out[0] - scripted.out[0]) < 1e-10
     np.testing.assert_allclose(eager.out[1], scripted.out[1], rtol=0, atol=1e-10)
-    with pytest.raises(CompileError, match="already TorchScript"):
-        MolSymCalculator(str(path), compile="compile")
+    again = MolSymCalculator(str(path), compile="script")  # a script file is kept as it is
+    assert isinstance(again._runners[0], torch.jit.ScriptModule)
 
 
-@pytest.mark.slow
-def test_torch_compile_matches_eager_through_the_calculator(model_file, acac):
-    """Minutes of Inductor compilation on a 2-core machine: run with `make test-slow`."""
-    eager = MolSymCalculator(model_file)
-    compiled = MolSymCalculator(model_file, compile="compile")
+def test_calculator_script_matches_eager_along_a_trajectory(acac, make_model):
+    """compile='script' in the calculator: the eager ACE energies and forces at every step, float64."""
+    model = make_model(0, name="ace").eval()
+    eager, scripted = MolSymCalculator(model), MolSymCalculator(model, compile="script")
+    assert isinstance(scripted._runners[0], torch.jit.ScriptModule)
     for step in range(3):
-        acac.positions[0, 0] += 0.05
-        acac.calc = eager
-        e0, f0 = acac.get_potential_energy(), acac.get_forces()
-        acac.calc = compiled
-        e1, f1 = acac.get_potential_energy(), acac.get_forces()
-        assert abs(e0 - e1) < 1e-10
-        np.testing.assert_allclose(f0, f1, atol=1e-10)
+        acac.positions[step] += 0.05
+        results = []
+        for calc in (eager, scripted):
+            acac.calc = calc
+            results.append((acac.get_potential_energy(), acac.get_forces().copy()))
+        assert np.abs(results[0][1]).max() > 1e-3
+        assert abs(results[0][0] - results[1][0]) < 1e-10
+        np.testing.assert_allclose(results[0][1], results[1][1], rtol=0, atol=1e-10)
+
+
+def _assert_removed_line(text):
+    assert "torch.compile" in text and "was removed" in text and "compile='script'" in text
+    assert "100 s" in text and "\n" not in text.rstrip("\n")
+
+
+def test_torch_compile_is_refused_with_the_reason(make_model, tmp_path):
+    """The removed torch.compile path: one line with the measurement, before any model is loaded."""
+    from molsym.calculator.compile import TORCH_COMPILE_REMOVED
+
+    _assert_removed_line(TORCH_COMPILE_REMOVED)
+    for call in (lambda: compile_model(make_model(0), "compile"),
+                 lambda: MolSymCalculator(make_model(0), compile="compile"),
+                 lambda: MolSymCalculator(str(tmp_path / "missing.pt"), compile="compile")):
+        with pytest.raises(CompileError) as info:
+            call()
+        assert str(info.value) == TORCH_COMPILE_REMOVED
+
+
+@pytest.fixture
+def ethanol(tmp_path):
+    from ase.build import molecule
+    from ase.io import write
+
+    path = tmp_path / "start.xyz"
+    write(path, molecule("CH3CH2OH"))
+    return path
+
+
+@pytest.mark.parametrize("command", ["md", "export"])
+def test_cli_refuses_torch_compile_in_one_line(command, model_file, ethanol, tmp_path, capsys):
+    """`molsym md|export --compile compile`: exit 2, the reason in one line, no traceback, nothing written."""
+    from molsym.calculator.compile import TORCH_COMPILE_REMOVED
+    from molsym.cli.main import main
+
+    out = tmp_path / "out.extxyz"
+    argv = {"md": ["md", "--model", str(model_file), "--atoms", str(ethanol), "--steps", "2", "--quiet"],
+            "export": ["export", str(tmp_path / "run.ckpt")]}[command]
+    assert main(argv + ["--out", str(out), "--compile", "compile"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"molsym {command}: error: {TORCH_COMPILE_REMOVED}\n"
+    assert not out.exists()
+
+
+def _runner_that_fails_when_called(model):
+    def runner(batch, compute_forces=True, compute_stress=False):
+        raise RuntimeError("boom at run time\nsecond line")
+    return runner
+
+
+def test_a_failing_compile_fails_at_construction(make_model, model_file, ethanol, tmp_path, monkeypatch,
+                                                 capsys):
+    """A compiled model that fails only when run is caught by the calculator, not at the first MD step."""
+    import molsym.calculator.compile as compile_module
+    from molsym.cli.main import main
+
+    monkeypatch.setattr(compile_module, "_script", _runner_that_fails_when_called)
+    line = "compile mode 'script' failed for ForceField: RuntimeError: boom at run time"
+    with pytest.raises(CompileError, match=line):
+        MolSymCalculator(make_model(0), compile="script")
+    out = tmp_path / "traj.extxyz"
+    assert main(["md", "--model", str(model_file), "--atoms", str(ethanol), "--steps", "2", "--quiet",
+                 "--out", str(out), "--compile", "script"]) == 2
+    assert capsys.readouterr().err == f"molsym md: error: {line}\n" and not out.exists()

@@ -1,10 +1,15 @@
 """`molsym md` end to end on tiny runs."""
 import numpy as np
 import pytest
+import torch
 from ase.build import molecule
 from ase.io import read, write
 
+from molsym.calculator import MolSymCalculator, write_committee
 from molsym.cli.main import main
+from molsym.md import LOG_COLUMNS, SPREAD_COLUMN
+from molsym.nn.io import save_model
+from molsym.nn.model import build_model
 
 
 @pytest.fixture
@@ -181,3 +186,33 @@ def test_frames_keep_no_labels_of_the_start_file(tmp_path, model_file, capsys):
     assert [f.info["step"] for f in frames] == [0, 2, 4]
     np.testing.assert_allclose([f.get_potential_energy() for f in frames], rows[:, 2], atol=1e-6)
     assert np.abs(frames[0].get_forces() - 3.0).min() > 1.0  # the model's forces, not the file's
+
+
+def test_md_committee_file_logs_the_spread(tmp_path, start, capsys):
+    """`--model committee.json`: the log's last column is the committee's largest per-atom force spread,
+    the value MolSymCalculator reports (max_force_std) for the logged frames."""
+    members = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        model = build_model({"representation": {"name": "painn", "hidden": 8, "num_layers": 1},
+                             "species": [1, 6, 8], "cutoff": 4.0, "scale": 0.01, "dtype": "float64"})
+        members.append(save_model(model, tmp_path / f"m{seed}.pt"))
+    committee = write_committee(tmp_path / "committee.json", members)
+    out = tmp_path / "c.extxyz"
+    assert main(["md", "--model", str(committee), "--atoms", str(start), "--steps", "20", "--log-every", "5",
+                 "--out", str(out), "--quiet", "--no-watchdog"]) == 0
+    assert "largest force spread" in capsys.readouterr().out
+    log = out.with_name("c.log")
+    assert log.read_text().splitlines()[0].split()[1:] == list(LOG_COLUMNS) + [SPREAD_COLUMN]
+    rows = np.loadtxt(log)
+    assert rows.shape == (5, len(LOG_COLUMNS) + 1)
+    calc = MolSymCalculator(committee)
+    frames = read(out, ":")
+    assert [f.info["step"] for f in frames] == rows[:, 0].tolist()
+    for frame, row in zip(frames, rows):
+        atoms = frame.copy()
+        atoms.calc = calc
+        atoms.get_forces()
+        assert calc.results["max_force_std"] > 0
+        assert row[-1] == pytest.approx(calc.results["max_force_std"], abs=2e-6)
+        assert frame.info["max_force_std"] == pytest.approx(calc.results["max_force_std"], abs=1e-6)

@@ -3,6 +3,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -133,6 +134,67 @@ def test_user_errors_exit_2(tmp_path, capsys):
     torch.save({"format": "something-else"}, bad)
     assert main(["eval", "--model", str(bad), "--data", str(data)]) == 2
     assert main(["export", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "x.pt")]) == 2
+
+
+def test_init_fine_tunes_from_a_model_file(tmp_path, capsys):
+    """`--init MODEL`: a new run from MODEL's weights (epoch counter from 0); a mismatch is one line, exit 2;
+    --init with --resume is an argparse error; init.refit=true works without an init section in the YAML."""
+    data = write_lj_dataset(tmp_path / "ch4.xyz")
+    cfg_file = tmp_path / "tiny.yaml"
+    cfg_file.write_text(yaml.safe_dump(tiny_config(data, tmp_path / "base")))
+    assert main(["train", "--config", str(cfg_file), "trainer.max_epochs=2", "--final-frames", "0"]) == 0
+    model = tmp_path / "base" / "model.pt"
+    capsys.readouterr()
+
+    ft = tmp_path / "ft"
+    assert main(["train", "--config", str(cfg_file), "--init", str(model), f"output_dir={ft}",
+                 "trainer.max_epochs=1", "init.refit=true", "--final-frames", "0"]) == 0
+    ckpt = torch.load(ft / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["epoch"] == 1 and ckpt["global_step"] == 5
+    assert (ft / "model.pt").is_file()
+    capsys.readouterr()
+
+    assert main(["train", "--config", str(cfg_file), "--init", str(model), f"output_dir={tmp_path / 'x'}",
+                 "model.cutoff=2.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"init.model: {model} has model.cutoff = 3.0 Å, this config 2.5 Å" in err
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--config", str(cfg_file), "--init", str(model), "--resume", "last"])
+    assert info.value.code == 2 and "argument --resume: not allowed with argument --init" in capsys.readouterr().err
+
+
+def test_committee_trains_resumes_and_runs_md(tmp_path, capsys):
+    """`--committee 2`: two members, the per-member and mean table, committee.json for molsym md;
+    `--resume last` keeps finished members."""
+    from ase.io import read
+
+    data = write_lj_dataset(tmp_path / "ch4.xyz")
+    cfg_file = tmp_path / "tiny.yaml"
+    cfg_file.write_text(yaml.safe_dump(tiny_config(data, tmp_path / "c")))
+    assert main(["train", "--config", str(cfg_file), "--committee", "2", "trainer.max_epochs=1"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()
+            if line.startswith(("member_", "mean "))}
+    assert set(rows) == {"member_0", "member_1", "mean"} and rows["member_0"] != rows["member_1"]
+    assert "committee member 2/2 (seed 4" in out and "(val: all 4 frames)" in out
+    committee = tmp_path / "c" / "committee.json"
+    assert f"committee file:  {committee}" in out
+
+    assert main(["train", "--config", str(cfg_file), "--committee", "2", "--resume", "last",
+                 "trainer.max_epochs=1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("finished earlier") == 4  # the two announcements and the two member lines
+    assert main(["train", "--config", str(cfg_file), "--committee", "2", "--no-export"]) == 2
+    assert "--no-export" in capsys.readouterr().err
+
+    traj = tmp_path / "md.extxyz"
+    start = tmp_path / "start.xyz"
+    read(data, 0).write(start)
+    assert main(["md", "--model", str(committee), "--atoms", str(start), "--steps", "4", "--log-every", "2",
+                 "--out", str(traj), "--quiet", "--no-watchdog"]) == 0
+    assert "largest force spread" in capsys.readouterr().out
+    assert np.loadtxt(traj.with_name("md.log")).shape == (3, 7)
 
 
 def test_help_explains_every_flag(capsys):

@@ -94,6 +94,9 @@ def test_cli_exits_2_with_one_line_and_accepts_overrides_after_options(tmp_path,
                  "--resume", "last", "trainer.max_epoch=2"]) == 2
     err = capsys.readouterr().err
     assert "trainer.max_epoch" in err and "max_epochs" in err and "unrecognized" not in err
+    # a resumed run's model comes from its checkpoint: an override of it is refused, not ignored
+    assert main(["train", "--config", str(cfg_file), "--resume", "last", "model.cutoff=2.0"]) == 2
+    assert "'model.cutoff' cannot change the model of a resumed run" in capsys.readouterr().err
     assert main(["train", "--config", str(cfg_file), "--resume", "last", "oops"]) == 2  # not key=value
     assert "'oops' is not of the form key=value" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:  # an unknown option is still argparse's error
