@@ -2,11 +2,11 @@
 
 Also generator files: round trip, foreign files, and the shipped format-version-1 file.
 """
+import sys
 from pathlib import Path
 
 import ase
 import ase.io
-import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
@@ -18,6 +18,9 @@ from molsym.train import train
 from molsym.train.run import is_generator_config
 
 from diffusion_helpers import embedded, random_batch, tiny_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
+from train_kill import Killed, KillAt, states as _states  # noqa: E402
 
 SMILES = ["CCO", "CC=O", "C#N", "CO", "CC", "C=C", "OCC=O", "CN", "CCC", "NCCO", "COC", "CC#N", "C=CC", "OC=O",
           "CCN", "NC=O"]
@@ -56,23 +59,6 @@ def edm_config(path, out, conditions=(), max_epochs=3):
         "trainer": {"max_epochs": max_epochs, "accelerator": "cpu", "devices": 1, "enable_progress_bar": False,
                     "log_every_n_steps": 1, "enable_model_summary": False},
     }
-
-
-class Killed(RuntimeError):
-    pass
-
-
-class KillAt(pl.Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step == self.step:
-            raise Killed(f"killed at step {self.step}")
-
-
-def _states(module):
-    return {k: v.clone() for k, v in module.state_dict().items() if k.startswith(("model.", "ema."))}
 
 
 def test_molsym_train_trains_resumes_bit_for_bit_and_exports(molecule_file, tmp_path):

@@ -15,6 +15,7 @@ from molsym.train.data import ResumableDataModule
 from molsym.train.run import OutputExistsError
 from molsym.train.schema import check_config
 
+from train_kill import Killed, KillAt
 from train_tiny_data import tiny_config
 
 
@@ -55,27 +56,12 @@ def test_members_differ_and_form_one_committee(lj_data, tmp_path):
     np.testing.assert_allclose(atoms.get_forces(), out["forces"].numpy(), atol=1e-10)
 
 
-class Killed(RuntimeError):
-    pass
-
-
-class KillMember(pl.Callback):
-    """Raise in member ``member``'s run after optimizer step ``step``, as if the process were killed."""
-
-    def __init__(self, member: int, step: int):
-        self.member, self.step = member, step
-
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.default_root_dir.endswith(f"member_{self.member}") and trainer.global_step == self.step:
-            raise Killed(f"killed member {self.member} at step {self.step}")
-
-
 def test_resume_skips_finished_members_and_resumes_the_interrupted_one(lj_data, tmp_path):
     cfg = _committee_config(lj_data, tmp_path / "c", bootstrap=True)
     cfg["trainer"]["max_epochs"] = 2
     cfg["checkpoint"]["every_n_train_steps"] = 3
     with pytest.raises(Killed):
-        train_committee(cfg, extra_callbacks=[KillMember(1, 8)], final_eval_frames=0)
+        train_committee(cfg, extra_callbacks=[KillAt(8, member=1)], final_eval_frames=0)
     finished = tmp_path / "c" / "member_0" / "model.pt"
     before = finished.read_bytes()
     assert torch.load(tmp_path / "c" / "member_1" / "checkpoints" / "last.ckpt", weights_only=True)[

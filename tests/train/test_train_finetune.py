@@ -2,7 +2,6 @@
 refits the E0s/scale/shift only when asked, and refuses a file whose architecture differs in one line."""
 import copy
 
-import lightning.pytorch as pl
 import pytest
 import torch
 
@@ -14,6 +13,7 @@ from molsym.train.finetune import read_init_model
 from molsym.train.run import build_datamodule, build_module, fit_shift
 from molsym.train.schema import check_config
 
+from train_kill import Killed, KillAt
 from train_tiny_data import lj_images, tiny_config, write_lj_dataset
 
 
@@ -134,19 +134,6 @@ def test_unreadable_files_and_config_keys(trained, tmp_path):
     cfg["init"] = {"model": "m.pt", "refit": "yes please"}
     with pytest.raises(ConfigError, match=r"'init\.refit': 'yes please' is not a boolean"):
         check_config(cfg)
-
-
-class Killed(RuntimeError):
-    pass
-
-
-class KillAt(pl.Callback):
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step == self.step:
-            raise Killed(f"killed at step {self.step}")
 
 
 def test_a_killed_fine_tuning_run_resumes_without_its_init_file(trained, tmp_path):

@@ -9,7 +9,7 @@ from molsym.generate import load_generator
 from molsym.train import train
 from molsym.train.run import checkpoint_dir, is_generator_config
 
-from test_train_resume import Killed, KillAt, _states
+from train_kill import Killed, KillAt, states as _states
 
 
 def flow_config(path, out, max_epochs=3):

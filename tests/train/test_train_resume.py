@@ -2,33 +2,14 @@
 uninterrupted run with the same seed ends, bit for bit."""
 import csv
 
-import lightning.pytorch as pl
 import pytest
 import torch
 
 from molsym.train import train
 from molsym.train.run import OutputExistsError, checkpoint_dir
 
+from train_kill import Killed, KillAt, states as _states
 from train_tiny_data import tiny_config
-
-
-class Killed(RuntimeError):
-    pass
-
-
-class KillAt(pl.Callback):
-    """Raise after optimizer step ``step`` — as if the process were killed."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step == self.step:
-            raise Killed(f"killed at step {self.step}")
-
-
-def _states(module):
-    return {k: v.clone() for k, v in module.state_dict().items() if k.startswith(("model.", "ema."))}
 
 
 def test_resume_mid_epoch_matches_uninterrupted(lj_data, tmp_path):
