@@ -41,7 +41,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import torch
 
 from molsym.train.config import ConfigError
-from molsym.train.run import (FINAL_EVAL_FRAMES, RUN_CHECKPOINTS, OutputExistsError, build_datamodule,
+from molsym.train.run import (FINAL_EVAL_FRAMES, RUN_CHECKPOINTS, build_datamodule, clear_or_refuse,
                               checkpoint_dir, train)
 
 __all__ = ["train_committee", "member_seeds", "member_config", "member_dir", "check_committee_output",
@@ -116,15 +116,10 @@ def check_committee_output(cfg: Dict[str, Any], size: int, resume: Optional[str]
     found = [p for k in range(size) for p in _member_files(cfg, k) if p.is_file()]
     if (out / COMMITTEE_FILE).is_file():
         found.append(out / COMMITTEE_FILE)
-    if not found:
-        return
-    if force:
-        for path in found:
-            path.unlink()
-        return
     shown = ", ".join(str(p.relative_to(out)) for p in found[:3]) + (", ..." if len(found) > 3 else "")
-    raise OutputExistsError(f"{out} already holds an earlier committee ({shown}): pass --resume last to "
-                            "continue it (finished members are kept), or --force to delete it and start over")
+    clear_or_refuse(found, force, lambda: (
+        f"{out} already holds an earlier committee ({shown}): pass --resume last to "
+        "continue it (finished members are kept), or --force to delete it and start over"))
 
 
 class CommitteeMean(torch.nn.Module):

@@ -47,7 +47,7 @@ from molsym.train.plots import plot_learning_curve
 from molsym.train.progress import LogProgress
 
 __all__ = ["fill_model_config", "build_datamodule", "build_module", "build_generator_module", "is_generator_config", "build_trainer", "train",
-           "checkpoint_dir", "resolve_resume", "check_fresh_output", "OutputExistsError", "fit_shift",
+           "checkpoint_dir", "resolve_resume", "check_fresh_output", "clear_or_refuse", "OutputExistsError", "fit_shift",
            "evaluate_exported", "FINAL_EVAL_FRAMES"]
 
 #: model keys that ``auto`` fills from the data statistics, and the statistic used.
@@ -292,16 +292,22 @@ def check_fresh_output(cfg: Dict[str, Any], resume: Optional[str] = None, force:
         return
     folder = checkpoint_dir(cfg)
     found = [folder / name for name in RUN_CHECKPOINTS if (folder / name).is_file()]
+    which = "last" if found and found[0].name == "last.ckpt" else "best"
+    clear_or_refuse(found, force, lambda: (
+        f"{folder} already holds the checkpoints of an earlier run ({', '.join(p.name for p in found)}): "
+        f"pass --resume {which} to continue it, or --force to delete them and start over"))
+
+
+def clear_or_refuse(found, force: bool, message) -> None:
+    """An earlier run's files ``found`` in a fresh run's way: deleted with ``force``, else
+    :class:`OutputExistsError` with ``message()`` (one line); nothing to do when there are none."""
     if not found:
         return
     if force:
         for path in found:
             path.unlink()
         return
-    which = "last" if found[0].name == "last.ckpt" else "best"
-    raise OutputExistsError(
-        f"{folder} already holds the checkpoints of an earlier run ({', '.join(p.name for p in found)}): "
-        f"pass --resume {which} to continue it, or --force to delete them and start over")
+    raise OutputExistsError(message())
 
 
 def resolve_resume(cfg: Dict[str, Any], resume: Optional[str]) -> Optional[str]:
