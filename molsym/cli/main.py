@@ -16,6 +16,7 @@ SUBCOMMANDS = [
     ("eval", "evaluate a force field on a data file"),
     ("export", "export a checkpoint to a self-describing model file"),
     ("md", "run molecular dynamics with a molsym model"),
+    ("learn", "active learning: a force field for a molecule from its SMILES"),
     ("check", "audit the symmetry of a model or any ASE calculator"),
     ("generate", "generate 3D molecules with a trained generator"),
     ("eval_gen", "score generated molecules (stability, validity, ...)"),

@@ -90,8 +90,11 @@ def available_methods() -> List[str]:
     return sorted(METHODS)
 
 
-def get_method(name: str) -> Method:
-    """Look a method up by name (case-insensitive); ``ValueError`` lists the known ones."""
+def get_method(name) -> Method:
+    """Look a method up by name (case-insensitive; a :class:`Method` is returned as it is);
+    ``ValueError`` lists the known ones."""
+    if isinstance(name, Method):
+        return name
     try:
         return METHODS[name.lower()]
     except KeyError:
@@ -165,7 +168,7 @@ def _embed(smiles: str, seed: int, where: str):
     return atoms
 
 
-def isolated_atom_energy(z: int, method: str = "gfn2-xtb") -> Tuple[float, int]:
+def isolated_atom_energy(z: int, method="gfn2-xtb") -> Tuple[float, int]:
     """Energy (eV) of a lone neutral atom of element ``z`` and the multiplicity used.
 
     Tries the method's multiplicities whose parity matches ``z`` electrons and
@@ -188,7 +191,7 @@ def isolated_atom_energy(z: int, method: str = "gfn2-xtb") -> Tuple[float, int]:
         if best is None or energy < best[0] - 1e-8:
             best = (energy, mult)
     if best is None:
-        raise DataError(f"isolated atom Z={z}", None, f"{method} failed for every spin state: {'; '.join(errors)}")
+        raise DataError(f"isolated atom Z={z}", None, f"{spec.name} failed for every spin state: {'; '.join(errors)}")
     return best
 
 
@@ -245,7 +248,7 @@ def generate_dataset(smiles: str, out, method: str = "gfn2-xtb", temperature: fl
     smiles : the molecule (hydrogens are added; formal charges and radicals
         set the total charge and multiplicity)
     out : path of the extxyz file; ``<stem>_isolated_atoms.xyz`` is written beside it
-    method : a name in :data:`METHODS` (``"gfn2-xtb"``, ``"gfn1-xtb"``, ...)
+    method : a name in :data:`METHODS` (``"gfn2-xtb"``, ``"gfn1-xtb"``, ...) or a :class:`Method`
     temperature : thermostat temperature, K
     frames : number of frames kept
     seed : seeds RDKit embedding, initial velocities and Langevin noise (>= 0)
@@ -315,7 +318,7 @@ def generate_dataset(smiles: str, out, method: str = "gfn2-xtb", temperature: fl
         info = {"config_type": "md", "smiles": smiles, "method": spec.name,
                 "temperature": float(temperature), "charge": charge, "multiplicity": multiplicity}
         images = _sample(dyn, atoms, frames, stride, equilibration_steps, info, out, progress)
-        isolated = [_isolated_frame(z, spec.name) for z in sorted(set(int(z) for z in atoms.numbers))]
+        isolated = [_isolated_frame(z, spec) for z in sorted(set(int(z) for z in atoms.numbers))]
     e0s = {int(a.numbers[0]): a.info["energy"] for a in isolated}
 
     iso_path = isolated_atoms_path(out)
@@ -351,11 +354,11 @@ def _sample(dyn, atoms, frames: int, stride: int, equilibration_steps: int, info
     return images
 
 
-def _isolated_frame(z: int, method: str):
+def _isolated_frame(z: int, method: Method):
     """One ``config_type=isolated_atom`` frame with the atom's energy and zero forces."""
     energy, mult = isolated_atom_energy(z, method)
     return _labelled_copy(_single_atom(z), energy, np.zeros((1, 3)),
-                          {"config_type": "isolated_atom", "method": method, "multiplicity": mult})
+                          {"config_type": "isolated_atom", "method": method.name, "multiplicity": mult})
 
 
 @contextmanager

@@ -1,0 +1,58 @@
+"""Which explored frames to label: the committee's largest disagreements, spread out in time.
+
+Each candidate is a frame of a committee MD run with its largest per-atom
+force spread (``max_force_std``, eV/Å) and whether the watchdog stopped the
+run there. :func:`select_frames`:
+
+1. takes every frame where a watchdog fired (the model broke there: the
+   data were thin);
+2. then, in order of decreasing spread, frames whose spread is above
+   ``threshold``, skipping any within ``min_gap`` MD steps of a frame already
+   chosen from the same run (neighbouring frames of one run are nearly the
+   same structure; labelling both teaches little more than labelling one);
+3. stops at ``n`` frames (the watchdog frames first, when there are more
+   than ``n`` of them).
+
+:func:`converged` is the loop's stopping rule: no watchdog fired and every
+frame's spread is below ``threshold``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, List, Sequence
+
+__all__ = ["Candidate", "select_frames", "converged"]
+
+
+@dataclass
+class Candidate:
+    """One explored frame: its MD run, step, committee force spread (eV/Å) and watchdog verdict."""
+
+    run: int
+    step: int
+    spread: float
+    fired: bool = False
+    atoms: Any = None
+
+
+def select_frames(candidates: Sequence[Candidate], n: int, min_gap: int, threshold: float = 0.0) -> List[Candidate]:
+    """At most ``n`` candidates to label (see the module docstring), watchdog frames first."""
+    if n <= 0:
+        return []
+    fired = [c for c in candidates if c.fired][:n]
+    chosen = list(fired)
+    rest = sorted((c for c in candidates if not c.fired and c.spread > threshold),
+                  key=lambda c: (-c.spread, c.run, c.step))
+    for c in rest:
+        if len(chosen) >= n:
+            break
+        if any(s.run == c.run and abs(s.step - c.step) < min_gap for s in chosen):
+            continue
+        chosen.append(c)
+    return chosen
+
+
+def converged(candidates: Sequence[Candidate], threshold: float) -> bool:
+    """True when no watchdog fired and every candidate's spread is below ``threshold`` (eV/Å)."""
+    return bool(candidates) and not any(c.fired for c in candidates) and \
+        max(c.spread for c in candidates) < threshold
