@@ -9,8 +9,9 @@ MD, the isolated-atom energies (E0s) and every later label, so all labels
 come from one Hamiltonian.
 
 :func:`label_frames` labels frames one by one; a frame whose calculation
-fails (an SCF that does not converge, atoms the method rejects) is reported
-and skipped, never fatal.
+fails (an SCF that does not converge, atoms the method rejects) or whose
+labels fail the data checks (non-finite values, atoms closer than 0.1 Å) is
+reported and skipped, never fatal.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from molsym.data.errors import DataError
+from molsym.data.frame import check_frame, make_frame
 from molsym.data.generate import METHODS, Method, get_method
 
 __all__ = ["labeller", "label_frames", "LabellerError"]
@@ -76,10 +79,12 @@ def label_frames(frames: Sequence, method: Method, charge: int = 0, multiplicity
             if report is not None:
                 report(f"labelling frame {k} with {method.name} failed, skipped ({reason})")
             continue
-        if not (np.isfinite(energy) and np.isfinite(forces).all()):
-            failed.append((k, "non-finite energy or forces"))
+        try:  # the checks every training file passes (finite values, no atoms on top of each other)
+            check_frame(make_frame(atoms.numbers, atoms.positions, energy=energy, forces=forces), None, k)
+        except DataError as err:
+            failed.append((k, str(err)))
             if report is not None:
-                report(f"labelling frame {k} with {method.name} gave non-finite values, skipped")
+                report(f"labelled frame {k} fails the data checks, skipped ({err})")
             continue
         out = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
         out.info.update({k2: v for k2, v in atoms.info.items() if np.ndim(v) == 0})

@@ -358,8 +358,8 @@ def _explore(settings: LearnSettings, committee: Path, frames: list, it_dir: Pat
 
 
 def _select(candidates, n: int, settings: LearnSettings):
-    from molsym.learn.select import select_frames
-    return select_frames(candidates, n, settings.min_gap, settings.threshold)
+    from molsym.learn.select import select_frames, sane_watchdog_frames
+    return select_frames(sane_watchdog_frames(candidates), n, settings.min_gap, settings.threshold)
 
 
 def _label(chosen, method, charge: int, mult: int, it_dir: Path, i: int, say):

@@ -21,7 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, List, Sequence
 
-__all__ = ["Candidate", "select_frames", "converged"]
+__all__ = ["Candidate", "select_frames", "converged", "sane_watchdog_frames", "BROKEN_DISTANCE"]
+
+#: Å: a watchdog frame with two atoms closer than this is past saving; the frame before it is labelled
+BROKEN_DISTANCE = 0.5
 
 
 @dataclass
@@ -50,6 +53,40 @@ def select_frames(candidates: Sequence[Candidate], n: int, min_gap: int, thresho
             continue
         chosen.append(c)
     return chosen
+
+
+def sane_watchdog_frames(candidates: Sequence[Candidate], min_distance: float = BROKEN_DISTANCE
+                         ) -> List[Candidate]:
+    """The candidates with each broken watchdog frame's verdict moved to the frame sampled before it.
+
+    A watchdog fires once atoms have collapsed or flown apart; that structure
+    (atoms 0.004 Å apart, NaN positions) teaches nothing and fails the data
+    checks. When a fired frame has non-finite positions or a pair closer than
+    ``min_distance`` Å, the latest earlier frame of the same run counts as the
+    watchdog frame instead (the last structure before the break).
+    """
+
+    out = [Candidate(c.run, c.step, c.spread, c.fired, c.atoms) for c in candidates]
+    for k, c in enumerate(out):
+        if not c.fired or c.atoms is None or _sane(c.atoms, min_distance):
+            continue
+        c.fired = False
+        earlier = [e for e in out[:k] if e.run == c.run and e.step < c.step]
+        if earlier:
+            max(earlier, key=lambda e: e.step).fired = True
+    return out
+
+
+def _sane(atoms, min_distance: float) -> bool:
+    import numpy as np
+
+    pos = np.asarray(atoms.positions)
+    if not np.isfinite(pos).all():
+        return False
+    if len(pos) < 2:
+        return True
+    d = np.linalg.norm(pos[:, None] - pos[None], axis=-1)[np.triu_indices(len(pos), 1)]
+    return bool(d.min() >= min_distance)
 
 
 def converged(candidates: Sequence[Candidate], threshold: float) -> bool:

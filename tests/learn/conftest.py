@@ -1,15 +1,13 @@
-"""A seconds-long learn setup: EMT labels (ASE), a tiny EGNN committee, a few MD steps."""
+"""A seconds-long learn setup: the members' training config (a tiny EGNN)."""
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
 from train_tiny_data import tiny_config  # noqa: E402
-
-#: any ASE calculator is a labeller; EMT has (rough) parameters for H, C, N, O and runs in microseconds
-EMT = "ase.calculators.emt:EMT"
 
 
 @pytest.fixture
@@ -22,14 +20,3 @@ def tiny_learn_config(tmp_path) -> Path:
     path = tmp_path / "tiny_learn.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
-
-
-def tiny_settings(out, config, **changes):
-    """LearnSettings of a run of seconds on water."""
-    from molsym.learn import LearnSettings
-
-    values = dict(smiles="O", out=str(out), labeller=EMT, config=str(config), committee=2, seed_frames=8,
-                  seed_stride=5, seed_equilibration=10, frames_per_iteration=4, max_iterations=2, md_runs=2,
-                  md_steps=60, sample_every=10, min_gap=20, threshold=1e-4, train_minutes=1.0)
-    values.update(changes)
-    return LearnSettings(**values)

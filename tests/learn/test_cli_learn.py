@@ -3,7 +3,7 @@ import pytest
 
 from molsym.cli.main import main
 
-from conftest import EMT
+from learn_tiny import EMT
 
 
 def _args(out, config, *more):

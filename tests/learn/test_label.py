@@ -7,7 +7,7 @@ from ase.calculators.emt import EMT
 
 from molsym.learn import LabellerError, label_frames, labeller
 
-from conftest import EMT as EMT_SPEC
+from learn_tiny import EMT as EMT_SPEC
 
 
 class FailsWhenClose(Calculator):
@@ -59,3 +59,10 @@ def test_failed_frames_are_skipped_and_reported(monkeypatch):
     assert done[0].info["energy"] == pytest.approx(ref.get_potential_energy())
     np.testing.assert_allclose(done[0].arrays["forces"], ref.get_forces())
     assert done[0].calc is None and done[0].info["step"] == 7 and done[0].info["method"] == method.name
+
+
+def test_labels_that_fail_the_data_checks_are_skipped():
+    frames = [_water(), _water()]
+    frames[1].positions[2] = frames[1].positions[0] + [0.004, 0, 0]   # two atoms on top of each other
+    done, failed = label_frames(frames, labeller(EMT_SPEC))
+    assert len(done) == 1 and failed[0][0] == 1 and "apart" in failed[0][1]

@@ -9,7 +9,7 @@ from ase.io import read
 from molsym.calculator import MolSymCalculator, read_committee
 from molsym.learn import LearnError, learn, read_state
 
-from conftest import tiny_settings
+from learn_tiny import tiny_settings
 from train_kill import Killed
 
 

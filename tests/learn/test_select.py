@@ -1,5 +1,5 @@
 """The selection rule: watchdog frames first, then the largest spreads above the threshold, spread out in time."""
-from molsym.learn.select import Candidate, converged, select_frames
+from molsym.learn.select import Candidate, converged, sane_watchdog_frames, select_frames
 
 
 def _run(run, spreads, fired_at=None, every=10):
@@ -39,3 +39,24 @@ def test_converged_needs_every_spread_below_the_threshold_and_no_watchdog():
     assert not converged(_run(0, [0.01, 0.06]), threshold=0.05)
     assert not converged(_run(0, [0.01, 0.02], fired_at=20), threshold=0.05)
     assert not converged([], threshold=0.05)
+
+
+def test_a_broken_watchdog_frame_hands_its_place_to_the_frame_before_it():
+    import numpy as np
+    from ase import Atoms
+
+    def water(h_distance):
+        return Atoms("OH2", positions=[[0, 0, 0], [h_distance, 0, 0], [-0.24, 0.93, 0]])
+
+    cands = _run(0, [0.1, 0.2, 0.3], fired_at=30)
+    for c, d in zip(cands, [0.96, 0.9, 0.004]):
+        c.atoms = water(d)
+    moved = sane_watchdog_frames(cands)
+    assert [c.fired for c in moved] == [False, True, False]
+    assert [c.fired for c in cands] == [False, False, True]          # the input is left as it was
+    chosen = select_frames(moved, n=1, min_gap=0)
+    assert chosen[0].step == 20 and chosen[0].fired
+    cands[2].atoms = water(0.96)                                      # a sane watchdog frame stays
+    assert [c.fired for c in sane_watchdog_frames(cands)] == [False, False, True]
+    cands[2].atoms.positions[0, 0] = np.nan
+    assert [c.fired for c in sane_watchdog_frames(cands)] == [False, True, False]
