@@ -129,7 +129,11 @@ class MolSymCalculator(Calculator):
         self.neighbors = SkinNeighborList(max(self.cutoffs), skin)
 
     def _prepare(self, spec: ModelLike) -> torch.nn.Module:
-        if isinstance(spec, torch.nn.Module):
+        if isinstance(spec, torch.jit.ScriptModule):
+            # a deep copy of a TorchScript module has parameters that are not leaves (their
+            # requires_grad cannot be switched off), so the module is used as it is
+            model = spec.to(self.device)
+        elif isinstance(spec, torch.nn.Module):
             model = copy.deepcopy(spec).to(self.device)
         else:  # a model file, a TorchScript export or a checkpoint; failures are ModelFileError
             model = load_force_field(spec, device=self.device)

@@ -160,7 +160,7 @@ def _mmff_factory(mol: GeneratedMolecule) -> Calculator:
 
 def calculator_for(method: Union[str, os.PathLike, CalculatorFactory], device: str = "cpu") -> CalculatorFactory:
     """``factory(mol)`` for ``method``: ``"xtb"`` (GFN2-xTB), ``"mmff"`` (MMFF94 on the generated bonds),
-    a molsym force-field file (``.pt``) or a factory.
+    a molsym force-field file (a model file, TorchScript or a ``.ckpt``) or a factory.
 
     Raises ValueError for an unknown method and FileNotFoundError for a missing
     model file; the model is loaded once (a bad file raises
@@ -179,9 +179,9 @@ def calculator_for(method: Union[str, os.PathLike, CalculatorFactory], device: s
             raise FileNotFoundError(f"{path}: no such molsym model file")
         raise ValueError(f"method must be 'xtb', 'mmff' or a molsym model file (.pt), got {text!r}")
     from molsym.calculator.calculator import MolSymCalculator
-    from molsym.nn.io import load_model
+    from molsym.calculator.loading import load_force_field
 
-    model = load_model(path, device=device)
+    model = load_force_field(path, device=device)  # a model file, a TorchScript file or a .ckpt
     return lambda mol: MolSymCalculator(model, device=device)
 
 

@@ -58,6 +58,10 @@ def test_calculator_runs_a_script_file_like_the_eager_one(acac, make_model, tmp_
         calc.out = (acac.get_potential_energy(), acac.get_forces().copy())
     assert abs(eager.out[0] - scripted.out[0]) < 1e-10
     np.testing.assert_allclose(eager.out[1], scripted.out[1], rtol=0, atol=1e-10)
+    from molsym.calculator import load_force_field
+    loaded = MolSymCalculator(load_force_field(path))  # a loaded TorchScript module (not deep-copied)
+    acac.calc = loaded
+    assert abs(acac.get_potential_energy() - scripted.out[0]) < 1e-12
     again = MolSymCalculator(str(path), compile="script")  # a script file is kept as it is
     assert isinstance(again._runners[0], torch.jit.ScriptModule)
 

@@ -179,6 +179,17 @@ def test_a_molsym_force_field_file_relaxes_molecules(ethanol, force_field_file):
     assert good.error is None and good.energy_final == pytest.approx(r.energy_final)
 
 
+def test_a_torchscript_force_field_file_relaxes_like_the_model_file(tmp_path, ethanol, force_field_file):
+    from molsym.calculator.compile import METADATA, compile_model, save_compiled
+    from molsym.nn.io import load_model
+
+    script = save_compiled(compile_model(load_model(force_field_file).eval(), "script"), tmp_path / "ff_script.pt",
+                           {METADATA: "{}"})
+    eager, scripted = (relax_molecules([ethanol], p, fmax=0.005, steps=100)[0] for p in (force_field_file, script))
+    assert scripted.error is None and scripted.steps == eager.steps
+    assert scripted.energy_final == pytest.approx(eager.energy_final, abs=1e-8)
+
+
 def test_bad_methods_are_named(tmp_path, ethanol):
     with pytest.raises(ValueError, match="'gfn3'"):
         relax_molecules([ethanol], "gfn3")
