@@ -17,8 +17,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "GPa, over the 9 components). Writes <name>_errors.csv (per frame), "
                     "<name>_metrics.json and <name>_parity.png.")
     p.add_argument("--model", required=True, metavar="M",
-                   help="an exported model file (molsym export, eager or TorchScript) or a training "
-                        "checkpoint (.ckpt, EMA weights)")
+                   help="an exported model file (molsym export, eager or TorchScript), a training "
+                        "checkpoint (.ckpt, EMA weights) or a committee file (committee.json: the members' mean)")
     p.add_argument("--data", required=True, nargs="+", metavar="FILE",
                    help="labelled data file(s): extxyz, npz, ASE db, ... (isolated-atom frames are skipped)")
     p.add_argument("--energy-key", default="energy", help="name of the energy label in the file (eV)")

@@ -15,11 +15,21 @@ from molsym.cli.main import UserError
 
 
 def load_model_file(path: str, dtype: Optional[str] = None, device: str = "cpu"):
-    """The force field in ``path`` (model file or checkpoint) as a module in eval mode."""
+    """The force field in ``path`` (model file or checkpoint) as a module in eval mode; a committee file
+    gives the mean of its members (:class:`molsym.train.committee.CommitteeMean`)."""
+    from molsym.calculator.committee import is_committee_file, read_committee
     from molsym.calculator.loading import load_force_field
     from molsym.nn.io import ModelFileError
 
     try:
+        if is_committee_file(path):
+            from molsym.train.committee import CommitteeMean
+
+            members = [load_force_field(p, device=device, dtype=dtype) for p in read_committee(path)]
+            try:
+                return CommitteeMean(members).eval()
+            except ValueError as err:  # members with different cutoffs
+                raise UserError(f"{path}: {err}") from None
         return load_force_field(path, device=device, dtype=dtype)
     except ModelFileError as err:
         raise UserError(str(err)) from err

@@ -21,6 +21,23 @@ def test_tiny_run_and_its_files(tmp_path, tiny_learn_config, capsys):
     assert f"committee: {out / 'committee.json'}" in printed and "plot:" in printed
     assert "epoch " not in printed and "steps/s" not in printed  # no per-epoch lines of the members' training
 
+    # molsym eval scores the committee file as the mean MolSymCalculator gives
+    import json
+    import numpy as np
+    from ase.io import read
+    from molsym.calculator import MolSymCalculator
+    assert main(["eval", "--model", str(out / "committee.json"), "--data", str(out / "data.xyz"),
+                 "--out", str(tmp_path / "ev")]) == 0
+    capsys.readouterr()
+    metrics = json.loads((tmp_path / "ev" / "data_metrics.json").read_text())
+    calc, diffs = MolSymCalculator(out / "committee.json"), []
+    for frame in read(out / "data.xyz", ":"):
+        ref = frame.get_forces()
+        frame.calc = calc
+        diffs.append(frame.get_forces() - ref)
+    rmse = 1e3 * np.sqrt(np.mean(np.concatenate(diffs) ** 2))
+    assert metrics["metrics"]["forces_rmse"] == pytest.approx(rmse, rel=1e-4)
+
     # never over an earlier run; --resume of a finished run does nothing new
     assert main(_args(out, tiny_learn_config)) == 2
     err = capsys.readouterr().err
