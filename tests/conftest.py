@@ -31,6 +31,17 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def ethanol_start(tmp_path) -> Path:
+    """``start.xyz``: ASE's ethanol geometry, positions only (a start for MD and the CLI)."""
+    from ase.build import molecule
+    from ase.io import write
+
+    path = tmp_path / "start.xyz"
+    write(path, molecule("CH3CH2OH"))
+    return path
+
+
 @pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])
 def dtype(request):
     """Run a test in both precisions."""

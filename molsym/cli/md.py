@@ -54,7 +54,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help="precision of the model (default: as saved)")
     p.add_argument("--compile", choices=["script", "compile"], default=None,
-                   help="compiled inference path (default: eager)")
+                   help="script: TorchScript inference (default: eager); 'compile' (torch.compile) was "
+                        "removed and stops with one line saying why")
     p.add_argument("--skin", type=float, default=0.5, help="Verlet skin of the neighbour list in Å")
     p.add_argument("--bond-threshold", type=float, default=0.5,
                    help="watchdog: largest allowed change of a starting bond length, Å")

@@ -136,7 +136,7 @@ def _run_committee(args, cfg, frames: int) -> int:
         n, total = evaluation["frames"]
         print(f"\ncommittee: {evaluation['split']} errors of each member's exported weights and of the mean "
               "prediction, evaluated as molsym eval does")
-        print(format_table(evaluation["metrics"]))
+        print(format_table(evaluation["metrics"], label="model"))
         print(f"({evaluation['split']}: {'all' if n == total else f'the first {n} of'} {total} frames)")
     for member in result["members"]:
         print(f"member {member['index']} (seed {member['seed']}, {member['status']}): {member['model']}")

@@ -139,14 +139,15 @@ STRESS_COLUMNS = [("S MAE", "stress_mae", 5), ("S RMSE", "stress_rmse", 5),
                   ("S MAE", "stress_mae_GPa", 3), ("S RMSE", "stress_rmse_GPa", 3)]
 
 
-def format_table(metrics_by_split: Dict[str, Dict[str, float]]) -> str:
-    """A plain-text table: one row per split, MAE/RMSE columns in meV and meV/Å, and stress
-    in eV/Å³ and GPa when some split has stress errors; ``-`` where a split has no value."""
+def format_table(metrics_by_split: Dict[str, Dict[str, float]], label: str = "split") -> str:
+    """A plain-text table: one row per split (or per ``label``: committee members), MAE/RMSE columns in
+    meV and meV/Å, and stress in eV/Å³ and GPa when some row has stress errors; ``-`` where a row has
+    no value."""
     cols = list(TABLE_COLUMNS)
     if any("stress_mae" in m for m in metrics_by_split.values()):
         cols += STRESS_COLUMNS
-    width = max([5] + [len(s) for s in metrics_by_split])
-    head = f"{'split':<{width}}  " + "  ".join(f"{c:>11}" for c, _, _ in cols)
+    width = max([len(label)] + [len(s) for s in metrics_by_split])
+    head = f"{label:<{width}}  " + "  ".join(f"{c:>11}" for c, _, _ in cols)
     units = f"{'':<{width}}  " + "  ".join(f"{METRIC_UNITS[k]:>11}" for _, k, _ in cols)
     lines = [head, units]
     for split, m in metrics_by_split.items():

@@ -101,13 +101,8 @@ def test_torch_compile_is_refused_with_the_reason(make_model, tmp_path):
 
 
 @pytest.fixture
-def ethanol(tmp_path):
-    from ase.build import molecule
-    from ase.io import write
-
-    path = tmp_path / "start.xyz"
-    write(path, molecule("CH3CH2OH"))
-    return path
+def ethanol(ethanol_start):
+    return ethanol_start
 
 
 @pytest.mark.parametrize("command", ["md", "export"])

@@ -13,10 +13,8 @@ from molsym.nn.model import build_model
 
 
 @pytest.fixture
-def start(tmp_path):
-    path = tmp_path / "start.xyz"
-    write(path, molecule("CH3CH2OH"))
-    return path
+def start(ethanol_start):
+    return ethanol_start
 
 
 @pytest.mark.parametrize("ensemble", ["nve", "langevin"])

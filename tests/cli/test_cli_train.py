@@ -177,6 +177,7 @@ def test_committee_trains_resumes_and_runs_md(tmp_path, capsys):
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()
             if line.startswith(("member_", "mean "))}
     assert set(rows) == {"member_0", "member_1", "mean"} and rows["member_0"] != rows["member_1"]
+    assert any(line.split()[:2] == ["model", "E"] for line in out.splitlines())  # the rows are models
     assert "committee member 2/2 (seed 4" in out and "(val: all 4 frames)" in out
     committee = tmp_path / "c" / "committee.json"
     assert f"committee file:  {committee}" in out
