@@ -60,6 +60,31 @@ def test_two_iterations_write_everything(tmp_path, tiny_learn_config):
     assert json.loads((out / "state.json").read_text())["stopped"] == state["stopped"]
 
 
+def test_a_test_set_is_scored_after_every_training(tmp_path, tiny_learn_config):
+    from ase import Atoms
+    from ase.calculators.emt import EMT
+    from ase.io import write
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(3):
+        atoms = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]] + rng.normal(0, 0.05, (3, 3)))
+        atoms.calc = EMT()
+        atoms.get_forces()
+        frames.append(atoms)
+    test = tmp_path / "test.xyz"
+    write(test, frames, format="extxyz")
+    out = tmp_path / "run"
+    state = learn(tiny_settings(out, tiny_learn_config, test=str(test)))
+    for record in state["iterations"]:
+        calc, diffs = MolSymCalculator(out / f"iter_{record['iteration']:03d}" / "committee.json", dtype="float64"), []
+        for frame in read(test, ":"):
+            ref = frame.get_forces()
+            frame.calc = calc
+            diffs.append(frame.get_forces() - ref)
+        assert record["test_force_rmse"] == pytest.approx(np.sqrt(np.mean(np.concatenate(diffs) ** 2)), rel=1e-9)
+
+
 def test_a_new_run_never_overwrites_an_earlier_one(tmp_path, tiny_learn_config):
     out = tmp_path / "run"
     learn(tiny_settings(out, tiny_learn_config, max_iterations=1))
