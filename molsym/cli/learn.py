@@ -86,6 +86,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="stop starting new stages after M minutes of wall time (over resumed sessions too)")
     p.add_argument("--train-minutes", type=_positive(float), default=d.train_minutes,
                    help="training time per member and iteration, minutes (default: %(default)s)")
+    p.add_argument("--parallel", type=_positive(int), default=d.parallel, metavar="P",
+                   help="train P members at once, each in its own process with --threads / P torch threads "
+                        "(2 on a 2-core machine: about twice as fast; default: %(default)s)")
     p.add_argument("--test", metavar="XYZ", default=None,
                    help="labelled frames to score the committee on after every training (force RMSE in the "
                         "log, the state and the plot)")
@@ -128,7 +131,8 @@ def run(args) -> int:
         max_iterations=_given(args, "max_iterations", defaults), md_runs=args.md_runs,
         md_steps=args.md_steps, sample_every=args.sample_every, min_gap=args.min_gap,
         threshold=_given(args, "threshold", defaults), budget_frames=args.budget_frames,
-        budget_minutes=args.budget_minutes, train_minutes=args.train_minutes, timestep=args.timestep,
+        budget_minutes=args.budget_minutes, train_minutes=args.train_minutes, parallel=args.parallel,
+        timestep=args.timestep,
         seed=args.seed, test=args.test)
     try:
         state = learn(settings, resume=args.resume, force=args.force, report=lambda line: print(line, flush=True))

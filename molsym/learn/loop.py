@@ -64,6 +64,8 @@ class LearnError(ValueError):
 class LearnSettings:
     """What ``molsym learn`` does; units K, fs, eV/Å, minutes.
 
+    ``parallel`` members train at once, each in its own process with an equal
+    share of the torch threads (results as when trained one after another).
     ``hot_temperature`` defaults to twice ``temperature``; ``budget_frames``
     counts every labelled frame, the seed included; ``budget_minutes`` is wall
     time over all sessions of the run.
@@ -90,6 +92,7 @@ class LearnSettings:
     budget_frames: Optional[int] = None
     budget_minutes: Optional[float] = None
     train_minutes: float = 1.0
+    parallel: int = 1
     timestep: float = 0.5
     seed: int = 0
     test: Optional[str] = None
@@ -100,7 +103,7 @@ class LearnSettings:
 
     def check(self) -> None:
         """Raise :class:`LearnError` naming the first setting out of range."""
-        positive = ["temperature", "committee", "seed_frames", "seed_stride", "frames_per_iteration",
+        positive = ["temperature", "committee", "parallel", "seed_frames", "seed_stride", "frames_per_iteration",
                     "max_iterations", "md_runs", "md_steps", "sample_every", "threshold", "train_minutes",
                     "timestep"]
         for name in positive:
@@ -181,7 +184,7 @@ def learn(settings: LearnSettings, resume: bool = False, force: bool = False,
             raise LearnError(f"{out}: no earlier learn run to resume ({STATE_FILE} not found)")
         saved = LearnSettings(**{f.name: state["settings"][f.name] for f in fields(LearnSettings)
                                  if f.name in state["settings"]})
-        for name in ("budget_frames", "budget_minutes", "max_iterations", "threshold"):
+        for name in ("budget_frames", "budget_minutes", "max_iterations", "threshold", "parallel"):
             if getattr(settings, name) is not None:
                 setattr(saved, name, getattr(settings, name))
         saved.out = str(out)
@@ -303,8 +306,7 @@ def _train_committee(settings: LearnSettings, it_dir: Path, frames: list, isolat
     from molsym.calculator.committee import write_committee
     from molsym.train.committee import member_config
     from molsym.train.config import ConfigError, load_config
-    from molsym.train.export import export_checkpoint
-    from molsym.train.run import checkpoint_dir, train
+    from molsym.train.run import checkpoint_dir
 
     it_dir.mkdir(parents=True, exist_ok=True)
     data = it_dir / "train.xyz"
@@ -320,7 +322,7 @@ def _train_committee(settings: LearnSettings, it_dir: Path, frames: list, isolat
             "seed": int(settings.seed) + 1000 * i})
     except ConfigError as err:
         raise LearnError(str(err)) from None
-    models, seeds = [], []
+    models, seeds, jobs = [], [], []
     for k in range(settings.committee):
         seed = int(settings.seed) + 1000 * i + k
         mcfg = member_config(cfg, k, seed)
@@ -337,14 +339,50 @@ def _train_committee(settings: LearnSettings, it_dir: Path, frames: list, isolat
         say(f"iteration {i}: member {k + 1}/{settings.committee} "
             f"{'resumed' if resume else ('fine-tuned' if i else 'trained')} on {len(frames)} frames "
             f"for up to {settings.train_minutes:g} min")
-        with _quiet_lightning():
-            result = train(mcfg, resume=resume, force=resume is None, extra_callbacks=extra_callbacks,
-                           final_eval_frames=0)
-        export_checkpoint(result["best"], model)
-        val = result["metrics"].get("val/forces_rmse")
-        say(f"iteration {i}: member {k + 1}/{settings.committee}: {result['trainer'].current_epoch} epochs in "
-            f"{result['fit_seconds']:.0f} s, validation force RMSE {_fmt(val)} meV/Å")
+        jobs.append((k, mcfg, resume, model))
+
+    def done(k, summary):
+        say(f"iteration {i}: member {k + 1}/{settings.committee}: {summary['epochs']} epochs in "
+            f"{summary['seconds']:.0f} s, validation force RMSE {_fmt(summary['val_forces_rmse'])} meV/Å")
+
+    if settings.parallel > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        threads = max(1, torch_threads() // settings.parallel)
+        with ProcessPoolExecutor(max_workers=min(settings.parallel, len(jobs)),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [(k, pool.submit(_train_member, mcfg, resume, model, threads, ()))
+                       for k, mcfg, resume, model in jobs]
+            for k, future in futures:
+                done(k, future.result())
+    else:
+        for k, mcfg, resume, model in jobs:
+            done(k, _train_member(mcfg, resume, model, None, extra_callbacks))
     return write_committee(it_dir / "committee.json", models, seeds=seeds, extra={"iteration": i})
+
+
+def torch_threads() -> int:
+    import torch
+    return torch.get_num_threads()
+
+
+def _train_member(mcfg: Dict[str, Any], resume: Optional[str], model: Path, threads: Optional[int],
+                  extra_callbacks) -> Dict[str, Any]:
+    """Train one member and export its model; returns epochs, seconds and the validation force RMSE.
+    Runs in this process or in a worker process (``threads``: its torch threads)."""
+    from molsym.train.export import export_checkpoint
+    from molsym.train.run import train
+
+    if threads is not None:
+        import torch
+        torch.set_num_threads(threads)
+    with _quiet_lightning():
+        result = train(mcfg, resume=resume, force=resume is None, extra_callbacks=extra_callbacks,
+                       final_eval_frames=0)
+    export_checkpoint(result["best"], model)
+    return {"epochs": result["trainer"].current_epoch, "seconds": result["fit_seconds"],
+            "val_forces_rmse": result["metrics"].get("val/forces_rmse")}
 
 
 def _explore(settings: LearnSettings, committee: Path, frames: list, it_dir: Path, i: int):

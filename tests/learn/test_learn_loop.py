@@ -85,6 +85,21 @@ def test_a_test_set_is_scored_after_every_training(tmp_path, tiny_learn_config):
         assert record["test_force_rmse"] == pytest.approx(np.sqrt(np.mean(np.concatenate(diffs) ** 2)), rel=1e-9)
 
 
+def test_members_trained_in_parallel_processes_are_the_members_trained_one_after_another(tmp_path,
+                                                                                          tiny_learn_config):
+    import torch
+
+    from molsym.calculator import load_force_field
+
+    runs = {p: learn(tiny_settings(tmp_path / f"p{p}", tiny_learn_config, max_iterations=1, parallel=p))
+            for p in (1, 2)}
+    assert runs[1]["iterations"][0]["max_spread"] == runs[2]["iterations"][0]["max_spread"]
+    for k in range(2):
+        one, two = (load_force_field(tmp_path / f"p{p}" / "iter_000" / f"member_{k}" / "model.pt").state_dict()
+                    for p in (1, 2))
+        assert all(torch.equal(one[name], two[name]) for name in one)
+
+
 def test_a_new_run_never_overwrites_an_earlier_one(tmp_path, tiny_learn_config):
     out = tmp_path / "run"
     learn(tiny_settings(out, tiny_learn_config, max_iterations=1))
