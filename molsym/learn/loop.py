@@ -34,11 +34,9 @@ A new run into a folder that holds an earlier one stops
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import time
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -46,78 +44,15 @@ import numpy as np
 
 from molsym.files import atomic_write_text
 
+from molsym.learn.members import train_members
+from molsym.learn.settings import DEFAULT_CONFIG, LearnError, LearnSettings
+
 __all__ = ["LearnSettings", "LearnError", "learn", "read_state", "DEFAULT_CONFIG", "STATE_FILE"]
 
-#: the members' training recipe when no --config is given
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "resources" / "learn.yaml"
 STATE_FILE = "state.json"
 STATE_FORMAT = "molsym-learn"
 _OWN_FILES = ("seed.xyz", "seed_isolated_atoms.xyz", "data.xyz", "data_isolated_atoms.xyz", "committee.json",
               "model.pt", "learning.png", "learn.log", STATE_FILE)
-
-
-class LearnError(ValueError):
-    """A learn run that cannot start or continue as asked (one line)."""
-
-
-@dataclass
-class LearnSettings:
-    """What ``molsym learn`` does; units K, fs, eV/Å, minutes.
-
-    ``parallel`` members train at once, each in its own process with an equal
-    share of the torch threads (results as when trained one after another).
-    ``hot_temperature`` defaults to twice ``temperature``; ``budget_frames``
-    counts every labelled frame, the seed included; ``budget_minutes`` is wall
-    time over all sessions of the run.
-    """
-
-    smiles: str
-    out: str
-    labeller: str = "gfn2-xtb"
-    config: Optional[str] = None
-    overrides: List[str] = field(default_factory=list)
-    temperature: float = 300.0
-    hot_temperature: Optional[float] = None
-    committee: int = 3
-    seed_frames: int = 40
-    seed_stride: int = 20
-    seed_equilibration: int = 400
-    frames_per_iteration: int = 20
-    max_iterations: int = 6
-    md_runs: int = 4
-    md_steps: int = 2000
-    sample_every: int = 10
-    min_gap: int = 100
-    threshold: float = 0.15
-    budget_frames: Optional[int] = None
-    budget_minutes: Optional[float] = None
-    train_minutes: float = 1.0
-    parallel: int = 1
-    timestep: float = 0.5
-    seed: int = 0
-    test: Optional[str] = None
-
-    @property
-    def hot(self) -> float:
-        return float(self.hot_temperature) if self.hot_temperature else 2.0 * float(self.temperature)
-
-    def check(self) -> None:
-        """Raise :class:`LearnError` naming the first setting out of range."""
-        positive = ["temperature", "committee", "parallel", "seed_frames", "seed_stride", "frames_per_iteration",
-                    "max_iterations", "md_runs", "md_steps", "sample_every", "threshold", "train_minutes",
-                    "timestep"]
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise LearnError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)!r}")
-        if self.committee < 2:
-            raise LearnError(f"committee must have at least 2 members (their spread is the signal), "
-                             f"got {self.committee}")
-        for name in ("hot_temperature", "budget_frames", "budget_minutes"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise LearnError(f"{name.replace('_', '-')} must be positive, got {value!r}")
-        if self.seed_equilibration < 0 or self.min_gap < 0 or self.seed < 0:
-            raise LearnError("seed-equilibration, min-gap and seed must be 0 or more")
 
 
 def read_state(out) -> Optional[Dict[str, Any]]:
@@ -238,8 +173,8 @@ def learn(settings: LearnSettings, resume: bool = False, force: bool = False,
         train_frames = seed_frames + [f for k in range(i) for f in _read(out / f"iter_{k:03d}" / "labelled.xyz")]
         record: Dict[str, Any] = {"iteration": i, "train_frames": len(train_frames)}
         t0 = time.perf_counter()
-        committee = _train_committee(settings, it_dir, train_frames, out / "seed_isolated_atoms.xyz", i, say,
-                                     extra_callbacks)
+        committee = train_members(settings, it_dir, train_frames, out / "seed_isolated_atoms.xyz", i, say,
+                                  extra_callbacks)
         record["train_s"] = time.perf_counter() - t0
         if test is not None:
             record["test_force_rmse"] = _force_rmse(committee, test)
@@ -298,91 +233,6 @@ def _seed(settings: LearnSettings, method, out: Path, say) -> Dict[str, Any]:
     say(f"seed: {result.frames} frames in {result.seconds:.1f} s")
     return {"frames": result.frames, "seconds": result.seconds, "charge": int(first.info.get("charge", 0)),
             "multiplicity": int(first.info.get("multiplicity", 1))}
-
-
-def _train_committee(settings: LearnSettings, it_dir: Path, frames: list, isolated: Path, i: int, say,
-                     extra_callbacks) -> Path:
-    """Train (or keep, or resume) the iteration's members; write and return its committee file."""
-    from molsym.calculator.committee import write_committee
-    from molsym.train.committee import member_config
-    from molsym.train.config import ConfigError, load_config
-    from molsym.train.run import checkpoint_dir
-
-    it_dir.mkdir(parents=True, exist_ok=True)
-    data = it_dir / "train.xyz"
-    if not data.is_file():
-        _write(data, frames)
-    config = settings.config or str(DEFAULT_CONFIG)
-    try:
-        cfg = load_config(config, settings.overrides, settings={
-            "output_dir": str(it_dir), "data.init_args.train": [str(data), str(isolated)],
-            "data.init_args.cache_dir": str(it_dir / "cache"),
-            "trainer.max_time": {"seconds": int(round(60 * settings.train_minutes))},
-            "trainer.enable_progress_bar": False, "trainer.enable_model_summary": False,
-            "seed": int(settings.seed) + 1000 * i})
-    except ConfigError as err:
-        raise LearnError(str(err)) from None
-    models, seeds, jobs = [], [], []
-    for k in range(settings.committee):
-        seed = int(settings.seed) + 1000 * i + k
-        mcfg = member_config(cfg, k, seed)
-        model = Path(mcfg["output_dir"]) / "model.pt"
-        models.append(model)
-        seeds.append(seed)
-        if model.is_file():
-            say(f"iteration {i}: member {k + 1}/{settings.committee} finished earlier, kept")
-            continue
-        if i > 0:
-            mcfg["init"] = {"model": str(it_dir.parent / f"iter_{i - 1:03d}" / f"member_{k}" / "model.pt"),
-                            "refit": False}
-        resume = "last" if (checkpoint_dir(mcfg) / "last.ckpt").is_file() else None
-        say(f"iteration {i}: member {k + 1}/{settings.committee} "
-            f"{'resumed' if resume else ('fine-tuned' if i else 'trained')} on {len(frames)} frames "
-            f"for up to {settings.train_minutes:g} min")
-        jobs.append((k, mcfg, resume, model))
-
-    def done(k, summary):
-        say(f"iteration {i}: member {k + 1}/{settings.committee}: {summary['epochs']} epochs in "
-            f"{summary['seconds']:.0f} s, validation force RMSE {_fmt(summary['val_forces_rmse'])} meV/Å")
-
-    if settings.parallel > 1 and len(jobs) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        threads = max(1, torch_threads() // settings.parallel)
-        with ProcessPoolExecutor(max_workers=min(settings.parallel, len(jobs)),
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [(k, pool.submit(_train_member, mcfg, resume, model, threads, ()))
-                       for k, mcfg, resume, model in jobs]
-            for k, future in futures:
-                done(k, future.result())
-    else:
-        for k, mcfg, resume, model in jobs:
-            done(k, _train_member(mcfg, resume, model, None, extra_callbacks))
-    return write_committee(it_dir / "committee.json", models, seeds=seeds, extra={"iteration": i})
-
-
-def torch_threads() -> int:
-    import torch
-    return torch.get_num_threads()
-
-
-def _train_member(mcfg: Dict[str, Any], resume: Optional[str], model: Path, threads: Optional[int],
-                  extra_callbacks) -> Dict[str, Any]:
-    """Train one member and export its model; returns epochs, seconds and the validation force RMSE.
-    Runs in this process or in a worker process (``threads``: its torch threads)."""
-    from molsym.train.export import export_checkpoint
-    from molsym.train.run import train
-
-    if threads is not None:
-        import torch
-        torch.set_num_threads(threads)
-    with _quiet_lightning():
-        result = train(mcfg, resume=resume, force=resume is None, extra_callbacks=extra_callbacks,
-                       final_eval_frames=0)
-    export_checkpoint(result["best"], model)
-    return {"epochs": result["trainer"].current_epoch, "seconds": result["fit_seconds"],
-            "val_forces_rmse": result["metrics"].get("val/forces_rmse")}
 
 
 def _explore(settings: LearnSettings, committee: Path, frames: list, it_dir: Path, i: int):
@@ -482,20 +332,6 @@ def _finish(out: Path, state, seed_frames: list, say) -> Dict[str, Any]:
 
 
 # ------------------------------------------------------------------ files
-@contextmanager
-def _quiet_lightning():
-    """Lightning's info lines (devices, time limit) off while a member trains: the learn log says it."""
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-
-
 class _Clock:
     """Wall time of the run: what earlier sessions spent plus this one's."""
 
