@@ -49,10 +49,12 @@ def train_members(settings: LearnSettings, it_dir: Path, frames: list, isolated:
             mcfg["init"] = {"model": str(it_dir.parent / f"iter_{i - 1:03d}" / f"member_{k}" / "model.pt"),
                             "refit": False}
         resume = "last" if (checkpoint_dir(mcfg) / "last.ckpt").is_file() else None
+        jobs.append((k, mcfg, resume, model))
+
+    def start(k, resume):
         say(f"iteration {i}: member {k + 1}/{settings.committee} "
             f"{'resumed' if resume else ('fine-tuned' if i else 'trained')} on {len(frames)} frames "
             f"for up to {settings.train_minutes:g} min")
-        jobs.append((k, mcfg, resume, model))
 
     def done(k, summary):
         say(f"iteration {i}: member {k + 1}/{settings.committee}: {summary['epochs']} epochs in "
@@ -65,12 +67,15 @@ def train_members(settings: LearnSettings, it_dir: Path, frames: list, isolated:
         threads = max(1, torch_threads() // settings.parallel)
         with ProcessPoolExecutor(max_workers=min(settings.parallel, len(jobs)),
                                  mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [(k, pool.submit(_train_member, mcfg, resume, model, threads, ()))
-                       for k, mcfg, resume, model in jobs]
+            futures = []
+            for k, mcfg, resume, model in jobs:
+                start(k, resume)
+                futures.append((k, pool.submit(_train_member, mcfg, resume, model, threads, ())))
             for k, future in futures:
                 done(k, future.result())
     else:
         for k, mcfg, resume, model in jobs:
+            start(k, resume)
             done(k, _train_member(mcfg, resume, model, None, extra_callbacks))
     return write_committee(it_dir / "committee.json", models, seeds=seeds, extra={"iteration": i})
 
