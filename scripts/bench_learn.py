@@ -60,7 +60,8 @@ def random_model(smiles: str, n: int, minutes: float, folder: Path, args) -> Pat
     from ase.io import read, write
 
     from molsym.data.generate import generate_dataset, isolated_atoms_path
-    from molsym.learn.loop import DEFAULT_CONFIG
+    from molsym.learn import DEFAULT_CONFIG
+    from molsym.learn.members import quiet_lightning
     from molsym.train.config import load_config
     from molsym.train.export import export_checkpoint
     from molsym.train.run import train
@@ -77,7 +78,8 @@ def random_model(smiles: str, n: int, minutes: float, folder: Path, args) -> Pat
         "output_dir": str(folder / "random"), "data.init_args.train": [str(data), str(isolated_atoms_path(pool))],
         "trainer.max_time": {"seconds": int(round(60 * minutes))}, "trainer.max_epochs": 100000,
         "trainer.enable_progress_bar": False, "trainer.enable_model_summary": False})
-    result = train(cfg, force=True, final_eval_frames=0)
+    with quiet_lightning():
+        result = train(cfg, force=True, final_eval_frames=0)
     return export_checkpoint(result["best"], folder / "random" / "model.pt")
 
 

@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional
 
 from molsym.learn.settings import DEFAULT_CONFIG, LearnError, LearnSettings
 
-__all__ = ["train_members"]
+__all__ = ["train_members", "quiet_lightning"]
 
 
 def train_members(settings: LearnSettings, it_dir: Path, frames: list, isolated: Path, i: int, say,
@@ -95,7 +95,7 @@ def _train_member(mcfg: Dict[str, Any], resume: Optional[str], model: Path, thre
     if threads is not None:
         import torch
         torch.set_num_threads(threads)
-    with _quiet_lightning():
+    with quiet_lightning():
         result = train(mcfg, resume=resume, force=resume is None, extra_callbacks=extra_callbacks,
                        final_eval_frames=0)
     export_checkpoint(result["best"], model)
@@ -104,7 +104,7 @@ def _train_member(mcfg: Dict[str, Any], resume: Optional[str], model: Path, thre
 
 
 @contextmanager
-def _quiet_lightning():
+def quiet_lightning():
     """Lightning's info lines (devices, time limit) off while a member trains: the learn log says it."""
     loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning")]
     levels = [lg.level for lg in loggers]
