@@ -83,21 +83,6 @@ def random_model(smiles: str, n: int, minutes: float, folder: Path, args) -> Pat
     return export_checkpoint(result["best"], folder / "random" / "model.pt")
 
 
-def force_rmse(model, path: Path) -> float:
-    from ase.io import read
-
-    from molsym.calculator import MolSymCalculator
-
-    calc = MolSymCalculator(model, dtype="float64")
-    diffs = []
-    for frame in read(path, ":"):
-        ref = frame.get_forces()
-        atoms = frame.copy()
-        atoms.calc = calc
-        diffs.append(atoms.get_forces() - ref)
-    return float(np.sqrt(np.mean(np.concatenate(diffs) ** 2)))
-
-
 def hot_md(model, start_file: Path, args) -> dict:
     from ase.io import read
 
@@ -116,7 +101,10 @@ def hot_md(model, start_file: Path, args) -> dict:
 
 
 def bench_molecule(name: str, args) -> dict:
+    from ase.io import read
+
     from molsym.learn import LearnSettings, learn
+    from molsym.learn.loop import force_rmse, read_test_set
 
     smiles = MOLECULES[name]
     folder = Path(args.out) / name
@@ -127,13 +115,13 @@ def bench_molecule(name: str, args) -> dict:
                              hot_temperature=args.hot, budget_minutes=args.budget_minutes)
     state = learn(settings, force=True, report=lambda line: print(f"[{name}] {line}", flush=True))
     al_wall = time.perf_counter() - t0
-    from ase.io import read
     n = len(read(folder / "al" / "data.xyz", ":"))
     its = state["iterations"]
     member_minutes = sum(r["train_s"] for r in its) / 60 / settings.committee
     rnd = random_model(smiles, n, member_minutes, folder, args)
     models = {"al": folder / "al" / "model.pt", "al_committee": folder / "al" / "committee.json", "random": rnd}
-    errors = {m: {t: force_rmse(p, path) for t, path in tests.items()} for m, p in models.items()}
+    frames = {t: read_test_set(path) for t, path in tests.items()}
+    errors = {m: {t: force_rmse(p, frames[t]) for t in tests} for m, p in models.items()}
     md = {m: hot_md(models[m], tests["hot"], args) for m in ("al", "random")}
     stages = {"seed_s": state["seed"]["seconds"], "train_s": sum(r["train_s"] for r in its),
               "explore_s": sum(r["explore_s"] for r in its), "label_s": sum(r.get("label_s", 0.0) for r in its)}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 
 import numpy as np
 
@@ -43,26 +42,19 @@ def add_parser(subparsers) -> None:
 
 
 def load_calculator(spec: str):
-    """Import ``module:factory`` and return the factory, checked by building one calculator with it.
+    """Import ``module:factory`` and return the factory, checked by building one calculator with it
+    (:func:`molsym.calculator.external.calculator_factory`).
 
     The audit calls the factory again for every evaluation (a fresh calculator each time).
     """
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
+    from molsym.calculator.external import calculator_factory
+
+    if ":" not in spec:
         raise UserError(f"--calculator must look like MODULE:FACTORY, got {spec!r}")
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
+        return calculator_factory(spec)
+    except ValueError as err:
         raise UserError(f"cannot load calculator {spec!r}: {err}") from None
-    if not callable(factory):
-        raise UserError(f"cannot load calculator {spec!r}: {attr} is not a class or function")
-    try:
-        calc = factory()
-    except TypeError as err:  # e.g. a factory that needs arguments
-        raise UserError(f"cannot build a calculator with {spec!r} and no arguments: {err}") from None
-    if not hasattr(calc, "get_potential_energy"):
-        raise UserError(f"{spec!r} did not return an ASE calculator (got {type(calc).__name__})")
-    return factory
 
 
 def run(args) -> int:

@@ -15,11 +15,11 @@ reported and skipped, never fatal.
 """
 from __future__ import annotations
 
-import importlib
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from molsym.calculator.external import calculator_factory
 from molsym.data.errors import DataError
 from molsym.data.frame import check_frame, make_frame
 from molsym.data.generate import METHODS, Method, get_method
@@ -35,22 +35,13 @@ def labeller(spec: str) -> Method:
     """The :class:`Method` named by ``spec``: a registered method or ``MODULE:CLASS``."""
     if spec.lower() in METHODS:
         return get_method(spec)
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
+    if ":" not in spec:
         raise LabellerError(f"labeller {spec!r}: not a known method ({', '.join(sorted(METHODS))}) "
                             "and not MODULE:CLASS")
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
-        raise LabellerError(f"labeller {spec!r}: cannot import it ({err})") from None
-    if not callable(factory):
-        raise LabellerError(f"labeller {spec!r}: {attr} is not a class or function")
-    try:
-        calc = factory()
-    except TypeError as err:
-        raise LabellerError(f"labeller {spec!r}: cannot build it with no arguments ({err})") from None
-    if not hasattr(calc, "get_potential_energy"):
-        raise LabellerError(f"labeller {spec!r} did not return an ASE calculator (got {type(calc).__name__})")
+        factory = calculator_factory(spec)
+    except ValueError as err:
+        raise LabellerError(f"labeller {spec!r}: {err}") from None
     return Method(spec, f"ASE calculator {spec}", lambda charge, multiplicity: factory(), multiplicities=(1,))
 
 

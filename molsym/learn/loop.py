@@ -47,7 +47,8 @@ from molsym.files import atomic_write_text
 from molsym.learn.members import train_members
 from molsym.learn.settings import DEFAULT_CONFIG, LearnError, LearnSettings
 
-__all__ = ["LearnSettings", "LearnError", "learn", "read_state", "DEFAULT_CONFIG", "STATE_FILE"]
+__all__ = ["LearnSettings", "LearnError", "learn", "read_state", "force_rmse", "read_test_set", "DEFAULT_CONFIG",
+           "STATE_FILE"]
 
 STATE_FILE = "state.json"
 STATE_FORMAT = "molsym-learn"
@@ -152,7 +153,7 @@ def learn(settings: LearnSettings, resume: bool = False, force: bool = False,
             popped = state["iterations"].pop()
         say(f"resuming {out} after {len(state['iterations'])} completed iterations")
     clock = _Clock(state)
-    test = _read_test(settings.test) if settings.test else None
+    test = read_test_set(settings.test) if settings.test else None
 
     if "seed" not in state:
         state["seed"] = _seed(settings, method, out, say)
@@ -162,7 +163,7 @@ def learn(settings: LearnSettings, resume: bool = False, force: bool = False,
     charge, mult = state["seed"]["charge"], state["seed"]["multiplicity"]
     while True:
         i = len(state["iterations"])
-        stop = _budget_stop(settings, state, clock.elapsed(), i, before_training=True)
+        stop = _budget_stop(settings, clock.elapsed(), i)
         if stop:
             if popped is not None and popped["iteration"] == i:  # nothing new: the stopped iteration stays
                 state["iterations"].append({**popped, "stop": stop})
@@ -177,7 +178,7 @@ def learn(settings: LearnSettings, resume: bool = False, force: bool = False,
                                   extra_callbacks)
         record["train_s"] = time.perf_counter() - t0
         if test is not None:
-            record["test_force_rmse"] = _force_rmse(committee, test)
+            record["test_force_rmse"] = force_rmse(committee, test)
             say(f"iteration {i}: committee force RMSE on the test set {1e3 * record['test_force_rmse']:.1f} meV/Å")
 
         t0 = time.perf_counter()
@@ -190,7 +191,7 @@ def learn(settings: LearnSettings, resume: bool = False, force: bool = False,
         say(f"iteration {i}: {len(runs)} MD runs, {sum(r.steps for r in runs)} steps, largest force spread "
             f"{_fmt(record['max_spread'])} eV/Å (threshold {settings.threshold:g}), "
             f"watchdog fired in {sum(r.instability is not None for r in runs)} of {len(runs)} runs")
-        stop = _converged_or_spent(settings, state, candidates, clock.elapsed(), i, len(train_frames))
+        stop = _converged_or_spent(settings, candidates, clock.elapsed(), i, len(train_frames))
         if stop:
             record["stop"] = stop
             state["iterations"].append(record)
@@ -205,10 +206,10 @@ def learn(settings: LearnSettings, resume: bool = False, force: bool = False,
         if settings.budget_frames is not None:
             n = min(n, settings.budget_frames - len(train_frames))
         chosen = _select(candidates, n, settings)
-        labelled, failed = _label(chosen, method, charge, mult, it_dir, i, say)
+        labelled, kept = _label(chosen, method, charge, mult, it_dir, i, say)
         record["label_s"] = time.perf_counter() - t0
-        record.update(selected=len(chosen), labelled=len(labelled), failed=len(failed),
-                      new_force_rmse=_new_frame_error(chosen, labelled, failed),
+        record.update(selected=len(chosen), labelled=len(labelled), failed=len(chosen) - len(labelled),
+                      new_force_rmse=_new_frame_error(kept, labelled),
                       new_spread=float(np.mean([c.spread for c in chosen])) if chosen else None)
         say(f"iteration {i}: labelled {len(labelled)} of {len(chosen)} selected frames "
             f"({record['fired']} where the watchdog fired); committee force RMSE on them "
@@ -251,32 +252,32 @@ def _select(candidates, n: int, settings: LearnSettings):
 
 
 def _label(chosen, method, charge: int, mult: int, it_dir: Path, i: int, say):
-    """Label the chosen frames into ``<it_dir>/labelled.xyz``; returns (labelled, failed)."""
+    """Label the chosen frames into ``<it_dir>/labelled.xyz``; returns the labelled frames and their
+    candidates (those whose labelling failed left out)."""
     from molsym.learn.label import label_frames
 
     labelled, failed = label_frames([c.atoms for c in chosen], method, charge, mult,
                                     report=lambda line: say(f"iteration {i}: {line}"))
     bad = {k for k, _ in failed}
-    for frame, c in zip(labelled, [c for k, c in enumerate(chosen) if k not in bad]):
+    kept = [c for k, c in enumerate(chosen) if k not in bad]
+    for frame, c in zip(labelled, kept):
         frame.info.update(config_type="learn", iteration=i, md_run=c.run, md_step=c.step, watchdog=bool(c.fired))
     _write(it_dir / "labelled.xyz", labelled)
-    return labelled, failed
+    return labelled, kept
 
 
-def _new_frame_error(chosen, labelled, failed) -> Optional[float]:
+def _new_frame_error(kept, labelled) -> Optional[float]:
     """RMS over atoms and axes of committee-mean minus label forces on the newly labelled frames (eV/Å)."""
-    bad = {k for k, _ in failed}
-    kept = [c for k, c in enumerate(chosen) if k not in bad]
     diffs = [np.asarray(c.atoms.get_forces()) - f.arrays["forces"] for c, f in zip(kept, labelled)
              if c.atoms.calc is not None and np.isfinite(c.atoms.get_forces()).all()]
     return float(np.sqrt(np.mean(np.concatenate(diffs) ** 2))) if diffs else None
 
 
-def _force_rmse(committee: Path, frames: list) -> float:
-    """Force RMSE (eV/Å) of the committee mean on labelled ``frames``."""
+def force_rmse(model, frames: list) -> float:
+    """Force RMSE (eV/Å) of ``model`` (a model or committee file, float64) on labelled ``frames``."""
     from molsym.calculator import MolSymCalculator
 
-    calc = MolSymCalculator(committee, dtype="float64")
+    calc = MolSymCalculator(model, dtype="float64")
     diffs = []
     for frame in frames:
         atoms = frame.copy()
@@ -286,7 +287,8 @@ def _force_rmse(committee: Path, frames: list) -> float:
 
 
 # ------------------------------------------------------------------ stopping rules
-def _budget_stop(settings: LearnSettings, state, elapsed: float, i: int, before_training: bool) -> Optional[str]:
+def _budget_stop(settings: LearnSettings, elapsed: float, i: int) -> Optional[str]:
+    """Why no iteration ``i`` may start (iterations or minutes spent), or None."""
     if i >= settings.max_iterations:
         return f"max iterations ({settings.max_iterations}) reached"
     if settings.budget_minutes is not None and elapsed >= 60 * settings.budget_minutes:
@@ -294,15 +296,16 @@ def _budget_stop(settings: LearnSettings, state, elapsed: float, i: int, before_
     return None
 
 
-def _converged_or_spent(settings: LearnSettings, state, candidates, elapsed: float, i: int,
+def _converged_or_spent(settings: LearnSettings, candidates, elapsed: float, i: int,
                         n_frames: int) -> Optional[str]:
+    """Why iteration ``i`` labels nothing and the loop ends after it (converged or a budget), or None."""
     from molsym.learn.select import converged
 
     if converged(candidates, settings.threshold):
         return "converged"
     if settings.budget_frames is not None and n_frames >= settings.budget_frames:
         return f"frame budget ({settings.budget_frames}) spent"
-    return _budget_stop(settings, state, elapsed, i + 1, before_training=False)
+    return _budget_stop(settings, elapsed, i + 1)
 
 
 # ------------------------------------------------------------------ end of the run
@@ -356,12 +359,13 @@ def _write(path: Path, frames: Sequence) -> None:
     _write_extxyz_atomic(path, list(frames))
 
 
-def _read_test(path) -> list:
+def read_test_set(path) -> list:
+    """Labelled frames for :func:`force_rmse`: forces in ``arrays`` (DataError naming the frame without)."""
     from molsym.data.errors import DataError
 
-    frames = _read(Path(path))
     if not Path(path).is_file():
         raise FileNotFoundError(f"test set not found: {path}")
+    frames = _read(Path(path))
     for k, frame in enumerate(frames):
         if "forces" not in frame.arrays:
             try:
