@@ -13,7 +13,7 @@ __all__ = ["train_members", "quiet_lightning"]
 
 
 def train_members(settings: LearnSettings, it_dir: Path, frames: list, isolated: Path, i: int, say,
-                     extra_callbacks) -> Path:
+                  extra_callbacks) -> Path:
     """Train (or keep, or resume) the iteration's members; write and return its committee file."""
     from molsym.calculator.committee import write_committee
     from molsym.data.generate import _write_extxyz_atomic
@@ -64,7 +64,9 @@ def train_members(settings: LearnSettings, it_dir: Path, frames: list, isolated:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        threads = max(1, torch_threads() // settings.parallel)
+        import torch
+
+        threads = max(1, torch.get_num_threads() // settings.parallel)
         with ProcessPoolExecutor(max_workers=min(settings.parallel, len(jobs)),
                                  mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = []
@@ -78,11 +80,6 @@ def train_members(settings: LearnSettings, it_dir: Path, frames: list, isolated:
             start(k, resume)
             done(k, _train_member(mcfg, resume, model, None, extra_callbacks))
     return write_committee(it_dir / "committee.json", models, seeds=seeds, extra={"iteration": i})
-
-
-def torch_threads() -> int:
-    import torch
-    return torch.get_num_threads()
 
 
 def _train_member(mcfg: Dict[str, Any], resume: Optional[str], model: Path, threads: Optional[int],
