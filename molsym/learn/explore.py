@@ -48,6 +48,7 @@ def explore(committee, starts: Sequence, temperatures: Sequence[float], steps: i
     seed : run ``j`` draws its velocities and noise from ``seed + j``
     dtype : the models' dtype for the MD (default: as saved)
     """
+    from ase import Atoms
     from ase.io import read
 
     from molsym.calculator import MolSymCalculator
@@ -60,11 +61,7 @@ def explore(committee, starts: Sequence, temperatures: Sequence[float], steps: i
     out_dir.mkdir(parents=True, exist_ok=True)
     candidates, summaries = [], []
     for j, (start, temperature) in enumerate(zip(starts, temperatures)):
-        atoms = start.copy()
-        atoms.info.clear()
-        for key in list(atoms.arrays):
-            if key not in ("numbers", "positions"):
-                del atoms.arrays[key]
+        atoms = Atoms(numbers=start.numbers, positions=start.positions, cell=start.cell, pbc=start.pbc)
         atoms.calc = MolSymCalculator(committee, dtype=dtype)
         traj, log = out_dir / f"md_{j}.xyz", out_dir / f"md_{j}.log"
         t0 = time.perf_counter()
