@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from molsym.cli.args import non_negative_int, positive_float, positive_int
+
 DESCRIPTION = """\
 Embed one conformer of a molecule with RDKit, run Langevin molecular dynamics
 with ASE on a semi-empirical calculator (GFN2-xTB from tblite by default), and
@@ -18,27 +20,6 @@ The same seed on the same machine and --threads gives an identical file.
 example: molsym data generate --smiles CCO --method gfn2-xtb --temperature 500 \\
              --frames 1000 --out ethanol_xtb.xyz
 """
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
 
 
 def add_generate_parser(data_subparsers) -> argparse.ArgumentParser:
@@ -55,26 +36,26 @@ def add_generate_parser(data_subparsers) -> argparse.ArgumentParser:
     methods = "; ".join(f"{name}: {METHODS[name].description}" for name in available_methods())
     p.add_argument("--method", type=str.lower, default="gfn2-xtb", choices=available_methods(), metavar="METHOD",
                    help=f"labelling method ({methods}); default: %(default)s")
-    p.add_argument("--temperature", type=_positive_float, default=500.0,
+    p.add_argument("--temperature", type=positive_float, default=500.0,
                    help="Langevin thermostat temperature in K (default: %(default)s)")
-    p.add_argument("--frames", type=_positive_int, default=1000,
+    p.add_argument("--frames", type=positive_int, default=1000,
                    help="number of frames to keep (default: %(default)s)")
     p.add_argument("--out", required=True,
                    help="extxyz file to write (atomically); <stem>_isolated_atoms.xyz is written beside it")
-    p.add_argument("--seed", type=_non_negative_int, default=0,
+    p.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed for the RDKit conformer, initial velocities and Langevin noise "
                         "(default: %(default)s)")
-    p.add_argument("--timestep", type=_positive_float, default=0.5,
+    p.add_argument("--timestep", type=positive_float, default=0.5,
                    help="MD time step in fs (default: %(default)s)")
-    p.add_argument("--stride", type=_positive_int, default=None,
+    p.add_argument("--stride", type=positive_int, default=None,
                    help=f"MD steps between kept frames (default: {DEFAULT_FRAME_SPACING_FS:g} fs / "
                         f"timestep, i.e. 20 at 0.5 fs)")
-    p.add_argument("--equilibration", type=_non_negative_int, default=None, metavar="STEPS",
+    p.add_argument("--equilibration", type=non_negative_int, default=None, metavar="STEPS",
                    help=f"MD steps before the first kept frame (default: {DEFAULT_EQUILIBRATION_FS:g} fs / "
                         f"timestep, i.e. 1000 at 0.5 fs)")
-    p.add_argument("--friction", type=_positive_float, default=DEFAULT_FRICTION_PER_FS,
+    p.add_argument("--friction", type=positive_float, default=DEFAULT_FRICTION_PER_FS,
                    help="Langevin friction in 1/fs (default: %(default)s)")
-    p.add_argument("--threads", type=_non_negative_int, default=1,
+    p.add_argument("--threads", type=non_negative_int, default=1,
                    help="OpenMP threads for the calculator; 0 leaves OMP_NUM_THREADS in charge. A small "
                         "molecule gains nothing from more than 1, and results depend on the thread count "
                         "(default: %(default)s)")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from molsym.cli.args import positive_float, positive_int
+
 DESCRIPTION = """\
 Active learning from a SMILES string. A seed of Langevin MD frames labelled by
 the labeller (GFN2-xTB by default), then iterations of: train a committee of K
@@ -25,15 +27,6 @@ example: molsym learn --smiles CCO --out ethanol_al --budget-minutes 15
 """
 
 
-def _positive(kind):
-    def parse(text):
-        value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-    return parse
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from molsym.learn.loop import LearnSettings
 
@@ -50,43 +43,43 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "model); its data files and output folder are set by learn")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="overrides of the training config, as for molsym train (model.representation.channels=16)")
-    p.add_argument("--temperature", type=_positive(float), default=d.temperature,
+    p.add_argument("--temperature", type=positive_float, default=d.temperature,
                    help="seed MD and every other exploration run, K (default: %(default)s)")
-    p.add_argument("--hot-temperature", type=_positive(float), default=None,
+    p.add_argument("--hot-temperature", type=positive_float, default=None,
                    help="the hotter exploration runs, K (default: twice --temperature)")
     p.add_argument("--committee", type=int, default=d.committee, metavar="K",
                    help="committee members, at least 2 (default: %(default)s)")
-    p.add_argument("--seed-frames", type=_positive(int), default=d.seed_frames,
+    p.add_argument("--seed-frames", type=positive_int, default=d.seed_frames,
                    help="labelled frames of the seed MD (default: %(default)s)")
-    p.add_argument("--seed-stride", type=_positive(int), default=d.seed_stride,
+    p.add_argument("--seed-stride", type=positive_int, default=d.seed_stride,
                    help="seed MD steps between kept frames (default: %(default)s)")
     p.add_argument("--seed-equilibration", type=int, default=d.seed_equilibration, metavar="STEPS",
                    help="seed MD steps before the first kept frame (default: %(default)s)")
-    p.add_argument("--frames-per-iteration", type=_positive(int), default=d.frames_per_iteration,
+    p.add_argument("--frames-per-iteration", type=positive_int, default=d.frames_per_iteration,
                    help="most frames labelled per iteration (default: %(default)s)")
-    p.add_argument("--max-iterations", type=_positive(int), default=None,
+    p.add_argument("--max-iterations", type=positive_int, default=None,
                    help=f"iterations, each one training (default: {d.max_iterations})")
-    p.add_argument("--md-runs", type=_positive(int), default=d.md_runs,
+    p.add_argument("--md-runs", type=positive_int, default=d.md_runs,
                    help="exploration MD runs per iteration, alternately at --temperature and "
                         "--hot-temperature (default: %(default)s)")
-    p.add_argument("--md-steps", type=_positive(int), default=d.md_steps,
+    p.add_argument("--md-steps", type=positive_int, default=d.md_steps,
                    help="steps per exploration run (default: %(default)s)")
-    p.add_argument("--timestep", type=_positive(float), default=d.timestep, help="MD time step, fs (default: %(default)s)")
-    p.add_argument("--sample-every", type=_positive(int), default=d.sample_every,
+    p.add_argument("--timestep", type=positive_float, default=d.timestep, help="MD time step, fs (default: %(default)s)")
+    p.add_argument("--sample-every", type=positive_int, default=d.sample_every,
                    help="MD steps between candidate frames (default: %(default)s)")
     p.add_argument("--min-gap", type=int, default=d.min_gap, metavar="STEPS",
                    help="least MD steps between two frames picked from one run (default: %(default)s)")
-    p.add_argument("--threshold", type=_positive(float), default=None, metavar="EV_PER_A",
+    p.add_argument("--threshold", type=positive_float, default=None, metavar="EV_PER_A",
                    help=f"converged when the largest per-atom force spread of the committee over every "
                         f"exploration run is below this, eV/Å; only frames above it are picked "
                         f"(default: {d.threshold})")
-    p.add_argument("--budget-frames", type=_positive(int), default=None, metavar="N",
+    p.add_argument("--budget-frames", type=positive_int, default=None, metavar="N",
                    help="stop at N labelled frames, the seed included")
-    p.add_argument("--budget-minutes", type=_positive(float), default=None, metavar="M",
+    p.add_argument("--budget-minutes", type=positive_float, default=None, metavar="M",
                    help="stop starting new stages after M minutes of wall time (over resumed sessions too)")
-    p.add_argument("--train-minutes", type=_positive(float), default=d.train_minutes,
+    p.add_argument("--train-minutes", type=positive_float, default=d.train_minutes,
                    help="training time per member and iteration, minutes (default: %(default)s)")
-    p.add_argument("--parallel", type=_positive(int), default=d.parallel, metavar="P",
+    p.add_argument("--parallel", type=positive_int, default=d.parallel, metavar="P",
                    help="train P members at once, each in its own process with --threads / P torch threads "
                         "(2 on a 2-core machine: about twice as fast; default: %(default)s)")
     p.add_argument("--test", metavar="XYZ", default=None,
