@@ -22,7 +22,7 @@ import torch
 
 import molsym
 from molsym.files import atomic_path
-from molsym.nn.model import ForceField, build_model, parse_dtype
+from molsym.nn.model import ForceField, build_model, parse_dtype, stored_config
 
 __all__ = ["save_model", "load_model", "read_model_file", "read_torch_file", "check_model_payload",
            "model_from_payload", "ModelFileError", "FORMAT", "FORMAT_VERSION", "UNITS"]
@@ -145,7 +145,7 @@ def model_from_payload(payload: Dict[str, Any], path: PathLike, device: Union[st
                        dtype: Union[None, str, torch.dtype] = None) -> ForceField:
     """Build the force field of a validated model-file dict (see :func:`check_model_payload`)."""
     try:
-        model = build_model(payload["config"])
+        model = build_model(stored_config(payload["config"]))
     except (AttributeError, KeyError, TypeError, ValueError) as err:
         raise ModelFileError(f"{path}: the stored architecture cannot be built ({type(err).__name__}: {err})") from err
     try:

@@ -2,26 +2,33 @@
 
 Per atom ``i`` of species ``Z_i``::
 
-    ε_i = E0[Z_i] + scale · (head(h_i) − head(h_i^iso)) + (shift + scale · b[Z_i]) · s_i + ZBL_i
+    ε_i = E0[Z_i] + s_i · (scale · (head(h_i) − head(h_i^iso)) + shift + scale · b[Z_i]) + ZBL_i
     E   = Σ_i ε_i                      (per molecule, by index_add)
 
 ``h_i`` are the representation's invariant features, ``h_i^iso`` the features
-of an atom of the same species with no neighbours (computed in the same pass),
-``s_i = 1 − exp(−(c_i / 0.1)²)`` a smooth switch of the coordination number
-``c_i = Σ_j u(r_ij)`` (``u`` the cutoff envelope): 0 for an isolated atom, 1 to
-machine precision once an atom has any neighbour well inside the cutoff, so
-the shift (about the atomization energy per atom) adds no forces in a bound
-molecule. ``b`` is a learnable per-species offset starting at 0 (in units of
-``scale``, like the head): the per-element energy offset, which training could
-otherwise only reach slowly through the head. Every term but E0 vanishes for an isolated atom,
-which gets exactly its E0 and zero force, and every term
-is smooth as an atom crosses the cutoff. Forces and stress come from
-:func:`molsym.nn.grad.energy_and_gradients`.
+of an atom of the same species with no neighbours (computed in the same pass).
+``s_i`` is the bond switch of :mod:`molsym.nn.short_range`: exactly 1 while
+atom ``i`` has a neighbour within ``bond_switch[0]`` × the covalent-radius sum,
+0 beyond ``bond_switch[1]`` ×, so the shift (about the atomization energy per
+atom) adds no forces in a bound molecule and an atom pulled away loses its
+binding within chemical distances. Below ``core_radius`` × the covalent-radius
+sum the representation sees a clamped length (constant deeper in), so the
+ZBL prior makes a repulsive wall for every pair. ``b`` is a learnable
+per-species offset starting at 0 (in units of ``scale``, like the head): the
+per-element energy offset, which training could otherwise only reach slowly
+through the head. Every term but E0 vanishes for an isolated atom, which gets
+exactly its E0 and zero force, and every term is smooth as an atom crosses
+the cutoff. Forces and stress come from :func:`molsym.nn.grad.energy_and_gradients`.
+
+Files written before the bond switch existed (no ``bond_switch`` key) load
+with :data:`STORED_DEFAULTS`: no core clamp, the shift switched by the
+coordination to the cutoff, ``s_i = 1 − exp(−(c_i / 0.1)²)`` on the shift
+only, and no ZBL unless it was set.
 """
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import torch
 from ase.data import chemical_symbols
@@ -31,9 +38,11 @@ from molsym.data import keys as K
 from molsym.nn.grad import energy_and_gradients
 from molsym.nn.radial import PolynomialCutoff
 from molsym.nn.representations import get_representation
+from molsym.nn.short_range import bond_weights, clamp_core, covalent_table, saturate
 from molsym.nn.zbl import ZBLRepulsion
 
-__all__ = ["ForceField", "UnknownSpeciesError", "build_model", "parse_dtype", "DEFAULT_CONFIG"]
+__all__ = ["ForceField", "UnknownSpeciesError", "build_model", "parse_dtype", "stored_config", "DEFAULT_CONFIG",
+           "STORED_DEFAULTS"]
 
 #: Defaults filled into every config by :func:`build_model`.
 DEFAULT_CONFIG: Dict[str, Any] = {
@@ -42,11 +51,21 @@ DEFAULT_CONFIG: Dict[str, Any] = {
     "scale": 1.0,
     "shift": 0.0,
     "avg_num_neighbors": 10.0,
-    "zbl": False,
-    "zbl_factor": 1.0,
+    "zbl": True,
+    "zbl_factor": 0.6,
+    "core_radius": 0.75,
+    "bond_switch": [1.5, 2.5],
     "head_hidden": 32,
     "dtype": "float64",
 }
+
+#: Values of the short-range keys for a config stored before they existed.
+STORED_DEFAULTS: Dict[str, Any] = {"zbl": False, "zbl_factor": 1.0, "core_radius": None, "bond_switch": None}
+
+
+def stored_config(config: Mapping[str, Any]) -> Dict[str, Any]:
+    """A model config read from a file or checkpoint, with :data:`STORED_DEFAULTS` for the keys it lacks."""
+    return {**STORED_DEFAULTS, **dict(config)}
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -86,6 +105,12 @@ class ForceField(nn.Module):
         Add the ZBL short-range repulsion prior.
     zbl_factor : float
         Its pair cutoff, in units of the sum of covalent radii.
+    core_radius : float or None
+        Below this many covalent-radius sums the representation sees a
+        clamped length (:func:`molsym.nn.short_range.clamp_core`); None: off.
+    bond_switch : (on, off) or None
+        Covalent-radius sums over which a neighbour stops counting for the
+        switch ``s_i``; None: the coordination to the cutoff switches the shift only.
     head_hidden : int
         Hidden width of the energy MLP; 0 makes the head linear.
     config : dict, optional
@@ -103,7 +128,7 @@ class ForceField(nn.Module):
     (torch.Size([1]), torch.Size([3, 3]))
     """
 
-    #: coordination (sum of envelope weights) over which the shift switches on
+    #: without a bond switch: coordination (sum of envelope weights) over which the shift switches on
     SHIFT_SWITCH = 0.1
     #: Python-only properties, skipped by TorchScript (see molsym.calculator.compile)
     __jit_unused_properties__ = ["dtype", "e0s"]
@@ -111,7 +136,8 @@ class ForceField(nn.Module):
     def __init__(self, representation: nn.Module, species: Iterable[int], cutoff: float,
                  e0s: Optional[Mapping[int, float]] = None, scale: float = 1.0, shift: float = 0.0,
                  avg_num_neighbors: float = 10.0, zbl: bool = False, head_hidden: int = 32,
-                 config: Optional[Dict[str, Any]] = None, zbl_factor: float = 1.0):
+                 config: Optional[Dict[str, Any]] = None, zbl_factor: float = 1.0,
+                 core_radius: Optional[float] = None, bond_switch: Optional[Sequence[float]] = None):
         super().__init__()
         self.species = [int(z) for z in species]
         if len(set(self.species)) != len(self.species) or not all(1 <= z <= 118 for z in self.species):
@@ -138,6 +164,14 @@ class ForceField(nn.Module):
                                    nn.Linear(head_hidden, 1)))
         self.envelope = PolynomialCutoff(self.cutoff)
         self.shift_switch = float(self.SHIFT_SWITCH)
+        self.register_buffer("covalent_radii", covalent_table(self.species), persistent=False)
+        self.core_radius = 0.0 if core_radius is None else float(core_radius)   # 0: no clamp
+        if self.core_radius < 0:
+            raise ValueError(f"core_radius must be positive or None, got {core_radius}")
+        on, off = (0.0, 0.0) if bond_switch is None else (float(bond_switch[0]), float(bond_switch[1]))
+        if bond_switch is not None and not 0 < on < off:
+            raise ValueError(f"bond_switch must be [on, off] with 0 < on < off, got {list(bond_switch)}")
+        self.bond_on, self.bond_off = on, off                                   # 0, 0: the legacy switch
         self.zbl = ZBLRepulsion(self.species, self.cutoff, factor=zbl_factor) if zbl else None
         self._config = copy.deepcopy(config) if config is not None else None
 
@@ -222,17 +256,27 @@ class ForceField(nn.Module):
         n_graphs = batch[K.NUM_ATOMS].shape[0] if K.NUM_ATOMS in batch else int(graph.max()) + 1
         n_atoms, n_species = species.shape[0], len(self.species)
         edge_len = torch.linalg.vector_norm(edge_vec, dim=-1)                  # [E]
+        radii = self.covalent_radii.to(edge_len.dtype)
+        pair_radius = radii[species[edge_index[0]]] + radii[species[edge_index[1]]]   # [E] Å
+        net_vec, net_len = edge_vec, edge_len
+        if self.core_radius > 0:
+            net_len = clamp_core(edge_len, pair_radius, self.core_radius)
+            net_vec = edge_vec * (net_len / edge_len).unsqueeze(-1)
         # one isolated reference atom per species, in a graph of its own
         ref = torch.arange(n_species, device=species.device)
         all_species = torch.cat([species, ref])
         all_graph = torch.cat([graph, torch.full_like(ref, n_graphs)])
-        features = self.representation(all_species, edge_index, edge_vec, edge_len, all_graph)
+        features = self.representation(all_species, edge_index, net_vec, net_len, all_graph)
         head = self.head(features).squeeze(-1)                                 # [N + S]
-        learned = head[:n_atoms] - head[n_atoms:][species]
-        coordination = edge_len.new_zeros(n_atoms).index_add_(0, edge_index[1], self.envelope(edge_len))
-        node_energy = (e0[species] + self.scale * learned
-                       + (self.shift + self.scale * self.species_offset[species])
-                       * -torch.expm1(-(coordination / self.shift_switch) ** 2))
+        learned = self.scale * (head[:n_atoms] - head[n_atoms:][species])
+        shift = self.shift + self.scale * self.species_offset[species]
+        if self.bond_off > 0:
+            weights = bond_weights(edge_len, pair_radius, self.bond_on, self.bond_off, self.cutoff)
+            switch = saturate(edge_len.new_zeros(n_atoms).index_add_(0, edge_index[1], weights))
+            node_energy = e0[species] + switch * (learned + shift)
+        else:
+            coordination = edge_len.new_zeros(n_atoms).index_add_(0, edge_index[1], self.envelope(edge_len))
+            node_energy = e0[species] + learned + shift * -torch.expm1(-(coordination / self.shift_switch) ** 2)
         zbl = self.zbl
         if zbl is not None:
             node_energy = node_energy + zbl(species, edge_index, edge_len)
@@ -268,6 +312,10 @@ def _normalise_config(config: Mapping[str, Any]) -> Dict[str, Any]:
     if cfg["e0s"] is not None:
         cfg["e0s"] = {int(z): float(e) for z, e in dict(cfg["e0s"]).items()}
     cfg["dtype"] = str(parse_dtype(cfg["dtype"])).replace("torch.", "")
+    if cfg["core_radius"] is not None:
+        cfg["core_radius"] = float(cfg["core_radius"])
+    if cfg["bond_switch"] is not None:
+        cfg["bond_switch"] = [float(x) for x in cfg["bond_switch"]]
     return cfg
 
 
@@ -279,8 +327,9 @@ def build_model(config: Mapping[str, Any]) -> ForceField:
     config : dict
         ``{"representation": {"name": "painn"|"egnn"|"ace", **hyperparameters},
         "species": [Z, ...], "cutoff": 5.0, "e0s": {Z: eV} | None, "scale": 1.0,
-        "shift": 0.0, "avg_num_neighbors": 10.0, "zbl": False, "zbl_factor": 1.0, "head_hidden": 32,
-        "dtype": "float64"}``. Only ``representation`` and ``species`` are required.
+        "shift": 0.0, "avg_num_neighbors": 10.0, "zbl": True, "zbl_factor": 0.6, "core_radius": 0.75,
+        "bond_switch": [1.5, 2.5], "head_hidden": 32, "dtype": "float64"}``. Only ``representation``
+        and ``species`` are required; a config read from a file goes through :func:`stored_config` first.
 
     The weights are initialised from torch's global random state; the global
     default dtype is never changed.
@@ -292,5 +341,6 @@ def build_model(config: Mapping[str, Any]) -> ForceField:
                          avg_num_neighbors=cfg["avg_num_neighbors"], **rep_kwargs)
     model = ForceField(representation, cfg["species"], cfg["cutoff"], cfg["e0s"], cfg["scale"], cfg["shift"],
                        cfg["avg_num_neighbors"], cfg["zbl"], cfg["head_hidden"], config=cfg,
-                       zbl_factor=float(cfg["zbl_factor"]))
+                       zbl_factor=float(cfg["zbl_factor"]), core_radius=cfg["core_radius"],
+                       bond_switch=cfg["bond_switch"])
     return model.to(parse_dtype(cfg["dtype"]))

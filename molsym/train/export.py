@@ -61,6 +61,7 @@ def checkpoint_model(ckpt: Any, path, ema: bool = True) -> Tuple[torch.nn.Module
     """
     from molsym.nn import build_model
     from molsym.nn.io import FORMAT, ModelFileError
+    from molsym.nn.model import stored_config
 
     if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
         raise ModelFileError(f"{path}: this is an exported molsym model file, not a training checkpoint")
@@ -71,7 +72,7 @@ def checkpoint_model(ckpt: Any, path, ema: bool = True) -> Tuple[torch.nn.Module
                              "or no state_dict)")
     hp = dict(hp)
     try:
-        model = build_model(hp["model"])
+        model = build_model(stored_config(hp["model"]))
     except (AttributeError, KeyError, TypeError, ValueError) as err:
         raise ModelFileError(f"{path}: the checkpoint's model config cannot be built "
                              f"({type(err).__name__}: {err})") from err

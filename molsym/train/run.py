@@ -38,6 +38,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
+from molsym.nn.model import DEFAULT_CONFIG, STORED_DEFAULTS, stored_config
 from molsym.train.config import ConfigError, instantiate
 from molsym.train.data import ResumableDataModule
 from molsym.train.labels import check_labels
@@ -90,6 +91,8 @@ def fill_model_config(model: Dict[str, Any], stats: Dict[str, Any], dtype: str) 
                 value = float(value)
             out[key] = value
     out["dtype"] = dtype
+    for key in STORED_DEFAULTS:  # written out, so that a checkpoint keeps the run's short-range physics
+        out.setdefault(key, copy.deepcopy(DEFAULT_CONFIG[key]))
     return out
 
 
@@ -378,7 +381,7 @@ def _checkpoint_model_config(path) -> Optional[Dict[str, Any]]:
     ckpt = read_torch_file(path, "training checkpoint")
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     model = hp.get("model") if isinstance(hp, dict) else None
-    return copy.deepcopy(model) if isinstance(model, dict) and "representation" in model else None
+    return stored_config(copy.deepcopy(model)) if isinstance(model, dict) and "representation" in model else None
 
 
 def train(cfg: Dict[str, Any], resume: Optional[str] = None, extra_callbacks=(), force: bool = False,

@@ -218,6 +218,13 @@ class _Checker:
                 continue
             if isinstance(default, _SIMPLE) and key != "dtype":
                 self.value(f"model.{key}", value, (float, int) if isinstance(default, float) else (type(default),))
+        switch = model.get("bond_switch")
+        if switch is not None and not _is_ref(switch) and not (
+                isinstance(switch, list) and len(switch) == 2
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in switch)
+                and 0 < switch[0] < switch[1]):
+            raise ConfigError(f"config key 'model.bond_switch' must be [on, off] with 0 < on < off (covalent-radius "
+                              f"sums) or null, got {switch!r}")
         rep = model["representation"]
         if not isinstance(rep, dict) or "name" not in rep:
             raise ConfigError("config key 'model.representation' must be a mapping with a 'name'")

@@ -20,7 +20,8 @@ def test_build_model_defaults_and_to_config_round_trip(dtype):
     assert model.cutoff == 3.0 and model.species == [1, 6, 8]
     assert all(p.dtype == dtype for p in model.parameters())
     cfg = model.to_config()
-    assert cfg["dtype"] == str(dtype).split(".")[1] and cfg["zbl"] is False
+    assert cfg["dtype"] == str(dtype).split(".")[1] and cfg["zbl"] is True
+    assert cfg["core_radius"] == 0.75 and cfg["bond_switch"] == [1.5, 2.5]
     assert cfg["representation"] == CONFIG["representation"]
     clone = build_model(cfg)
     clone.load_state_dict(model.state_dict())
@@ -80,9 +81,9 @@ def test_outputs_shapes_and_flags():
 
 def test_zbl_prior_repels_at_short_range_and_vanishes_beyond_covalent_distance():
     torch.manual_seed(0)
-    plain = build_model({**CONFIG, "e0s": None})
+    plain = build_model({**CONFIG, "e0s": None, "zbl": False})
     torch.manual_seed(0)
-    prior = build_model({**CONFIG, "e0s": None, "zbl": True})
+    prior = build_model({**CONFIG, "e0s": None, "zbl": True, "zbl_factor": 1.0})
 
     def energy(model, r):
         g = frame_to_graph(make_frame([1, 8], [[0, 0, 0], [r, 0, 0]]), 3.0)

@@ -19,9 +19,10 @@ E0S = {1: -0.5, 6: -1.5, 8: -2.0}
 #: (label, representation name, extra model config)
 CORE = sorted(name for name, cls in REGISTRY.items() if cls.__module__.startswith("molsym.nn.representations."))
 VARIANTS = [(name, name, {}) for name in CORE] + [
-    ("painn+zbl", "painn", {"zbl": True}),
+    ("painn-stored", "painn", {"zbl": False, "core_radius": None, "bond_switch": None}),  # files before the switch
+    ("painn-zbl1", "painn", {"zbl_factor": 1.0}),
     # configs/acac.yaml's architecture: l <= 2 between interactions, the shorter-reaching prior
-    ("ace-hl2+zbl", "ace", {"representation": {"hidden_l": 2}, "zbl": True, "zbl_factor": 0.75}),
+    ("ace-hl2+zbl", "ace", {"representation": {"hidden_l": 2}, "zbl_factor": 0.75}),
     # l <= 3 harmonics with the damped product init (docs/flagship.md), both node-state sizes
     ("ace-l3-hl2", "ace", {"representation": {"max_l": 3, "hidden_l": 2, "high_order_init": 0.1}}),
     ("ace-l3-hl1", "ace", {"representation": {"max_l": 3, "hidden_l": 1, "high_order_init": 0.1}}),
