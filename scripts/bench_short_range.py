@@ -8,8 +8,10 @@ farther than ``core_radius`` covalent-radius sums and every atom has a
 neighbour within ``bond_switch[0]`` sums, the two are the same function, which
 the test-set errors printed first show. Then, against tblite's GFN2-xTB:
 
-* stretch: an H pulled from its heavy atom in the first frame of ``--frames``
-  (the enol O-H and a C-H), energy relative to the start, 0.8-6.5 Å;
+* stretch: an H of the first frame of ``--frames`` (the enol O-H and a C-H)
+  moved away from its heavy atom along the bond (outwards from the centre
+  where the bond points at another atom), 0.8-6.5 Å, energy relative to the
+  frame itself;
 * pairs: H-H, C-H, O-H, C-C, C-O, O-O alone, energy relative to the separated
   atoms (xTB: lowest spin state of each atom and of the pair), 0.1-3.5 Å.
 
@@ -58,20 +60,23 @@ def variants(path):
     return {"as trained": trained, "short-range physics": physics.eval()}
 
 
-def model_energies(model, numbers, positions):
-    """Energies (eV) of the molecule ``numbers`` at each of ``positions`` ``[F, N, 3]``."""
+def model_energies(model, numbers, positions, forces=False):
+    """Energies (eV) of the molecule ``numbers`` at each of ``positions`` ``[F, N, 3]`` (and forces, eV/Å)."""
     import torch
 
     from molsym.data.collate import collate
     from molsym.data.frame import make_frame
     from molsym.data.graph import frame_to_graph
 
-    out = []
+    energy, force = [], []
     for start in range(0, len(positions), 64):
         batch = collate([frame_to_graph(make_frame(numbers, pos), model.cutoff, torch.float64)
                          for pos in positions[start:start + 64]])
-        out.append(model(batch, compute_forces=False)["energy"].detach().numpy())
-    return np.concatenate(out)
+        out = model(batch, compute_forces=forces)
+        energy.append(out["energy"].detach().numpy())
+        if forces:
+            force.append(out["forces"].detach().numpy().reshape(-1, len(numbers), 3))
+    return (np.concatenate(energy), np.concatenate(force)) if forces else np.concatenate(energy)
 
 
 def xtb_energies(numbers, positions):
@@ -96,11 +101,19 @@ def xtb_energies(numbers, positions):
 
 
 def stretch(numbers, pos, h, partner, r):
-    """Positions with atom ``h`` moved along partner→h to distances ``r`` from ``partner``."""
-    unit = (pos[h] - pos[partner]) / np.linalg.norm(pos[h] - pos[partner])
-    frames = np.repeat(pos[None], len(r), axis=0)
-    frames[:, h] = pos[partner] + r[:, None] * unit
-    return frames
+    """Positions with atom ``h`` at distances ``r`` from ``partner``: along the bond, or, where that ray
+    passes within 1.8 Å of another heavy atom (an H-bonded H), outwards from the molecule's centre through
+    ``partner``. Returns the frames and the direction's name."""
+    others = [i for i in range(len(pos)) if i not in (h, partner) and numbers[i] > 1]
+    for name, unit in (("along the bond", pos[h] - pos[partner]),
+                       ("outwards", pos[partner] - np.delete(pos, h, axis=0).mean(0))):
+        unit = unit / np.linalg.norm(unit)
+        frames = np.repeat(pos[None], len(r), axis=0)
+        frames[:, h] = pos[partner] + r[:, None] * unit
+        clash = np.linalg.norm(frames[:, h, None] - pos[None, others], axis=-1).min()
+        if clash > 1.8:
+            break
+    return frames, name
 
 
 def largest_step(r, e, lo, hi):
@@ -126,9 +139,12 @@ def main(argv=None) -> None:
         numbers = frames[0].get_atomic_numbers()
         ref = np.array([f.get_potential_energy() for f in frames])
         pos = np.array([f.get_positions() for f in frames])
+        has_forces = "forces" in frames[0].calc.results
+        ref_f = np.array([f.get_forces() for f in frames]) if has_forces else None
         for name, model in models.items():
-            e = model_energies(model, numbers, pos)
-            print(f"{path}: {name}: energy RMSE {1000 * np.sqrt(np.mean((e - ref) ** 2)):.3f} meV "
+            e, f = model_energies(model, numbers, pos, forces=True)
+            text = f", force RMSE {1000 * np.sqrt(np.mean((f - ref_f) ** 2)):.4f} meV/Å" if has_forces else ""
+            print(f"{path}: {name}: energy RMSE {1000 * np.sqrt(np.mean((e - ref) ** 2)):.4f} meV{text} "
                   f"({len(frames)} frames)")
 
     start = read(args.frames, 0)
@@ -139,14 +155,14 @@ def main(argv=None) -> None:
         h = next(i for i in np.argsort(dist.min(1)) if numbers[i] == 1 and numbers[np.argmin(dist[i])] == heavy)
         partner = int(np.argmin(dist[h]))
         r = np.linspace(0.8, 6.5, 286)
-        frames = stretch(numbers, pos, h, partner, r)
+        frames, way = stretch(numbers, pos, h, partner, r)
         r0 = dist[h, partner]
-        base = {name: model_energies(m, numbers, pos[None])[0] for name, m in models.items()}
-        rows = {name: model_energies(m, numbers, frames) - base[name] for name, m in models.items()}
+        rows = {name: model_energies(m, numbers, frames) - model_energies(m, numbers, pos[None])[0]
+                for name, m in models.items()}                  # relative to the frame itself
         xtb = xtb_energies(numbers, frames) - xtb_energies(numbers, pos[None])[0]
         label = f"{chemical_symbols[heavy]}-H stretch"
         curves[label] = (r, rows, xtb, r0)
-        print(f"\n{label} (atom {h} from {partner}, r0 {r0:.3f} Å): E - E(start), eV")
+        print(f"\n{label} (atom {h} from {partner}, {way}, r0 {r0:.3f} Å): E - E(frame), eV")
         print(f"{'r (Å)':>8} " + " ".join(f"{n:>20}" for n in rows) + f" {'GFN2-xTB':>10}")
         for x in (1.5, 2.0, 2.5, 3.0, 4.0, 4.3, 4.6, 5.0, 6.0):
             i = int(np.argmin(np.abs(r - x)))
