@@ -38,6 +38,9 @@ def parse_args(argv=None):
     p.add_argument("--md-ps", type=float, default=100.0, help="length of the hot stability run, ps")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--out", default="outputs/bench_learn")
+    p.add_argument("--md-only", action="store_true",
+                   help="only the hot stability runs, with the models an earlier run left in --out "
+                        "(writes md_<ps>ps.json there)")
     return p.parse_args(argv)
 
 
@@ -151,6 +154,14 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.md_only:
+        md = {}
+        for name in args.molecules:
+            folder = out / name
+            md[name] = {m: hot_md(folder / m / "model.pt", folder / "test_hot.xyz", args) for m in ("al", "random")}
+            print(f"{name}: {json.dumps(md[name])}", flush=True)
+        (out / f"md_{args.md_ps:g}ps.json").write_text(json.dumps({"args": vars(args), "hot_md": md}, indent=1) + "\n")
+        return 0
     results = {name: bench_molecule(name, args) for name in args.molecules}
     (out / "results.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=1) + "\n")
     text = table(results, args)

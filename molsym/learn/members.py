@@ -96,6 +96,8 @@ def _train_member(mcfg: Dict[str, Any], resume: Optional[str], model: Path, thre
         result = train(mcfg, resume=resume, force=resume is None, extra_callbacks=extra_callbacks,
                        final_eval_frames=0)
     export_checkpoint(result["best"], model)
+    for ckpt in Path(result["best"]).parent.glob("*.ckpt"):  # model.pt is what the loop reads from here on
+        ckpt.unlink()
     return {"epochs": result["trainer"].current_epoch, "seconds": result["fit_seconds"],
             "val_forces_rmse": result["metrics"].get("val/forces_rmse")}
 

@@ -55,6 +55,7 @@ def test_two_iterations_write_everything(tmp_path, tiny_learn_config):
     atoms.get_forces()
     assert atoms.calc.results["max_force_std"] > 0
     assert (out / "model.pt").is_file() and (out / "learning.png").stat().st_size > 1000
+    assert not list(out.rglob("*.ckpt"))                # a finished member keeps its model file only
     log = (out / "learn.log").read_text()
     assert "iteration 1: member 1/2 fine-tuned on 12 frames" in log and log.count("\n") == len(lines)
     assert json.loads((out / "state.json").read_text())["stopped"] == state["stopped"]
