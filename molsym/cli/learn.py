@@ -73,6 +73,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help=f"converged when the largest per-atom force spread of the committee over every "
                         f"exploration run is below this, eV/Å; only frames above it are picked "
                         f"(default: {d.threshold})")
+    p.add_argument("--spread-quantile", type=positive_float, default=None, metavar="Q",
+                   help="converged when this quantile of the spreads is below --threshold: 1 is the largest, "
+                        "0.99 lets the rarest 1%% of frames exceed it (outliers of the hot runs; "
+                        f"default: {d.spread_quantile:g})")
     p.add_argument("--budget-frames", type=positive_int, default=None, metavar="N",
                    help="stop at N labelled frames, the seed included")
     p.add_argument("--budget-minutes", type=positive_float, default=None, metavar="M",
@@ -89,8 +93,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads")
     start = p.add_mutually_exclusive_group()
     start.add_argument("--resume", action="store_true",
-                       help="continue the run in --out (its saved settings; budgets, --max-iterations and "
-                            "--threshold given now replace the saved ones)")
+                       help="continue the run in --out (its saved settings; budgets, --max-iterations, "
+                            "--threshold and --spread-quantile given now replace the saved ones)")
     start.add_argument("--force", action="store_true", help="delete an earlier run's files in --out first")
     p.set_defaults(func=run)
     return p
@@ -123,7 +127,8 @@ def run(args) -> int:
         seed_equilibration=args.seed_equilibration, frames_per_iteration=args.frames_per_iteration,
         max_iterations=_given(args, "max_iterations", defaults), md_runs=args.md_runs,
         md_steps=args.md_steps, sample_every=args.sample_every, min_gap=args.min_gap,
-        threshold=_given(args, "threshold", defaults), budget_frames=args.budget_frames,
+        threshold=_given(args, "threshold", defaults),
+        spread_quantile=_given(args, "spread_quantile", defaults), budget_frames=args.budget_frames,
         budget_minutes=args.budget_minutes, train_minutes=args.train_minutes, parallel=args.parallel,
         timestep=args.timestep,
         seed=args.seed, test=args.test)

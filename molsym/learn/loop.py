@@ -95,7 +95,7 @@ def learn(settings: LearnSettings, resume: bool = False, force: bool = False,
     Parameters
     ----------
     settings : LearnSettings
-        For ``resume``, the budgets, ``max_iterations`` and ``threshold``
+        For ``resume``, the budgets, ``max_iterations``, ``threshold``, ``spread_quantile``
         given here (not None) replace the saved ones; the rest is the saved
         run's. A run that stopped on a budget or at ``max_iterations``
         continues when the new values allow it (its last iteration explores
@@ -120,7 +120,7 @@ def learn(settings: LearnSettings, resume: bool = False, force: bool = False,
             raise LearnError(f"{out}: no earlier learn run to resume ({STATE_FILE} not found)")
         saved = LearnSettings(**{f.name: state["settings"][f.name] for f in fields(LearnSettings)
                                  if f.name in state["settings"]})
-        for name in ("budget_frames", "budget_minutes", "max_iterations", "threshold", "parallel"):
+        for name in ("budget_frames", "budget_minutes", "max_iterations", "threshold", "spread_quantile", "parallel"):
             if getattr(settings, name) is not None:
                 setattr(saved, name, getattr(settings, name))
         saved.out = str(out)
@@ -301,7 +301,7 @@ def _converged_or_spent(settings: LearnSettings, candidates, elapsed: float, i: 
     """Why iteration ``i`` labels nothing and the loop ends after it (converged or a budget), or None."""
     from molsym.learn.select import converged
 
-    if converged(candidates, settings.threshold):
+    if converged(candidates, settings.threshold, settings.spread_quantile or 1.0):
         return "converged"
     if settings.budget_frames is not None and n_frames >= settings.budget_frames:
         return f"frame budget ({settings.budget_frames}) spent"

@@ -44,6 +44,7 @@ class LearnSettings:
     sample_every: int = 10
     min_gap: int = 100
     threshold: float = 0.15
+    spread_quantile: float = 1.0
     budget_frames: Optional[int] = None
     budget_minutes: Optional[float] = None
     train_minutes: float = 1.0
@@ -71,5 +72,7 @@ class LearnSettings:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise LearnError(f"{name.replace('_', '-')} must be positive, got {value!r}")
+        if self.spread_quantile is not None and not 0 < self.spread_quantile <= 1:
+            raise LearnError(f"spread-quantile must be in (0, 1], got {self.spread_quantile!r}")
         if self.seed_equilibration < 0 or self.min_gap < 0 or self.seed < 0:
             raise LearnError("seed-equilibration, min-gap and seed must be 0 or more")

@@ -41,6 +41,14 @@ def test_converged_needs_every_spread_below_the_threshold_and_no_watchdog():
     assert not converged([], threshold=0.05)
 
 
+def test_a_spread_quantile_lets_rare_outliers_exceed_the_threshold():
+    spreads = [0.01] * 99 + [0.5]                           # one outlier frame in a hundred
+    assert not converged(_run(0, spreads), threshold=0.05)
+    assert converged(_run(0, spreads), threshold=0.05, quantile=0.98)
+    assert not converged(_run(0, [0.01] * 90 + [0.5] * 10), threshold=0.05, quantile=0.98)
+    assert not converged(_run(0, spreads, fired_at=20), threshold=0.05, quantile=0.5)
+
+
 def test_a_broken_watchdog_frame_hands_its_place_to_the_frame_before_it():
     import numpy as np
     from ase import Atoms
