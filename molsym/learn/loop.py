@@ -185,11 +185,14 @@ def learn(settings: LearnSettings, resume: bool = False, force: bool = False,
         candidates, runs = _explore(settings, committee, train_frames, it_dir, i)
         record["explore_s"] = time.perf_counter() - t0
         spreads = np.array([c.spread for c in candidates if np.isfinite(c.spread)])
+        quantile = settings.spread_quantile or 1.0
         record.update(runs=[asdict(r) for r in runs], fired=sum(c.fired for c in candidates),
                       max_spread=float(spreads.max()) if len(spreads) else None,
-                      mean_spread=float(spreads.mean()) if len(spreads) else None)
+                      mean_spread=float(spreads.mean()) if len(spreads) else None,
+                      quantile_spread=float(np.quantile(spreads, quantile)) if len(spreads) else None)
+        of = "" if quantile == 1.0 else f", its {100 * quantile:g} % quantile {_fmt(record['quantile_spread'])}"
         say(f"iteration {i}: {len(runs)} MD runs, {sum(r.steps for r in runs)} steps, largest force spread "
-            f"{_fmt(record['max_spread'])} eV/Å (threshold {settings.threshold:g}), "
+            f"{_fmt(record['max_spread'])} eV/Å{of} (threshold {settings.threshold:g}), "
             f"watchdog fired in {sum(r.instability is not None for r in runs)} of {len(runs)} runs")
         stop = _converged_or_spent(settings, candidates, clock.elapsed(), i, len(train_frames))
         if stop:

@@ -34,6 +34,7 @@ def test_two_iterations_write_everything(tmp_path, tiny_learn_config):
     assert first["selected"] == first["labelled"] == 4 and first["failed"] == 0
     assert second["train_frames"] == 8 + 4 and "labelled" not in second and second["stop"]
     assert first["new_force_rmse"] > 0 and first["max_spread"] >= first["mean_spread"] > 0
+    assert first["quantile_spread"] == first["max_spread"]      # the default quantile is the largest
     labelled = read(out / "iter_000" / "labelled.xyz", ":")
     assert [f.info["config_type"] for f in labelled] == ["learn"] * 4
     steps = sorted((f.info["md_run"], f.info["md_step"]) for f in labelled)
@@ -126,6 +127,21 @@ def test_budgets_and_convergence_stop_the_loop(tmp_path, tiny_learn_config):
     assert last["fired"] == 0 and last["max_spread"] < 1e3
     # no spread reaches 1e3 eV/Å: the only frames picked are those where a watchdog fired
     assert all(r["selected"] == r["fired"] > 0 for r in before)
+
+
+def test_the_spread_quantile_is_what_the_stopping_rule_compares(tmp_path, tiny_learn_config, monkeypatch):
+    import molsym.learn.select as select
+
+    seen = []
+    real = select.converged
+    monkeypatch.setattr(select, "converged", lambda c, t, q=1.0: seen.append((t, q)) or real(c, t, q))
+    state = learn(tiny_settings(tmp_path / "q", tiny_learn_config, max_iterations=1, spread_quantile=0.5))
+    spreads = [f.info["max_force_std"] for j in range(2)
+               for f in read(tmp_path / "q" / "iter_000" / f"md_{j}.xyz", ":") if f.info["step"] > 0]
+    record = state["iterations"][0]
+    assert seen == [(1e-4, 0.5)]                                      # tiny_settings' threshold
+    assert record["quantile_spread"] == pytest.approx(float(np.median(spreads)))
+    assert record["quantile_spread"] < record["max_spread"]
 
 
 def test_resume_after_a_kill_continues_at_the_interrupted_iteration(tmp_path, tiny_learn_config):
