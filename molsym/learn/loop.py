@@ -185,7 +185,7 @@ def learn(settings: LearnSettings, resume: bool = False, force: bool = False,
         candidates, runs = _explore(settings, committee, train_frames, it_dir, i)
         record["explore_s"] = time.perf_counter() - t0
         spreads = np.array([c.spread for c in candidates if np.isfinite(c.spread)])
-        quantile = settings.spread_quantile or 1.0
+        quantile = settings.spread_quantile
         record.update(runs=[asdict(r) for r in runs], fired=sum(c.fired for c in candidates),
                       max_spread=float(spreads.max()) if len(spreads) else None,
                       mean_spread=float(spreads.mean()) if len(spreads) else None,
@@ -304,7 +304,7 @@ def _converged_or_spent(settings: LearnSettings, candidates, elapsed: float, i: 
     """Why iteration ``i`` labels nothing and the loop ends after it (converged or a budget), or None."""
     from molsym.learn.select import converged
 
-    if converged(candidates, settings.threshold, settings.spread_quantile or 1.0):
+    if converged(candidates, settings.threshold, settings.spread_quantile):
         return "converged"
     if settings.budget_frames is not None and n_frames >= settings.budget_frames:
         return f"frame budget ({settings.budget_frames}) spent"

@@ -72,7 +72,7 @@ class LearnSettings:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise LearnError(f"{name.replace('_', '-')} must be positive, got {value!r}")
-        if self.spread_quantile is not None and not 0 < self.spread_quantile <= 1:
+        if not 0 < self.spread_quantile <= 1:
             raise LearnError(f"spread-quantile must be in (0, 1], got {self.spread_quantile!r}")
         if self.seed_equilibration < 0 or self.min_gap < 0 or self.seed < 0:
             raise LearnError("seed-equilibration, min-gap and seed must be 0 or more")

@@ -279,7 +279,7 @@ class ForceField(nn.Module):
             node_energy = e0[species] + learned + shift * -torch.expm1(-(coordination / self.shift_switch) ** 2)
         zbl = self.zbl
         if zbl is not None:
-            node_energy = node_energy + zbl(species, edge_index, edge_len)
+            node_energy = node_energy + zbl(species, edge_index, edge_len, pair_radius)
         energy = node_energy.new_zeros(n_graphs).index_add_(0, graph, node_energy)
         return {K.ENERGY: energy, K.NODE_ENERGY: node_energy}
 

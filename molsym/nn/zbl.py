@@ -12,11 +12,13 @@ dynamics from collapsing atoms onto each other where no training data exists.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
-from ase.data import covalent_radii
 from torch import nn
 
 from molsym.nn.radial import polynomial_envelope
+from molsym.nn.short_range import covalent_table
 
 __all__ = ["ZBLRepulsion", "COULOMB_EV_ANGSTROM"]
 
@@ -45,10 +47,8 @@ class ZBLRepulsion(nn.Module):
 
     def __init__(self, species, cutoff: float, factor: float = 1.0, p: int = 6):
         super().__init__()
-        z = torch.as_tensor(list(species))
-        r_cov = torch.as_tensor([covalent_radii[int(s)] for s in species])
-        self.register_buffer("z", z)
-        self.register_buffer("r_cov", r_cov)
+        self.register_buffer("z", torch.as_tensor(list(species)))
+        self.register_buffer("r_cov", covalent_table(species))
         self.register_buffer("phi_c", torch.tensor(_PHI_C))
         self.register_buffer("phi_d", torch.tensor(_PHI_D))
         self.cutoff = float(cutoff)
@@ -57,14 +57,20 @@ class ZBLRepulsion(nn.Module):
         self.screening = ZBL_SCREENING_ANGSTROM  # attributes, not globals: TorchScript-compatible
         self.coulomb = COULOMB_EV_ANGSTROM
 
-    def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_len: torch.Tensor) -> torch.Tensor:
-        """``species [N]`` (indices), ``edge_index [2, E]``, ``edge_len [E]`` Å → ``[N]`` eV."""
+    def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_len: torch.Tensor,
+                pair_radius: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``species [N]`` (indices), ``edge_index [2, E]``, ``edge_len [E]`` Å → ``[N]`` eV.
+
+        ``pair_radius [E]``: the covalent-radius sum of each edge (Å), when the caller has it already.
+        """
         send, recv = edge_index[0], edge_index[1]
+        if pair_radius is None:
+            pair_radius = self.r_cov[species[send]] + self.r_cov[species[recv]]
         zi, zj = self.z[species[send]], self.z[species[recv]]
         a = self.screening / (zi.pow(0.23) + zj.pow(0.23))
         x = (edge_len / a).unsqueeze(-1)
         phi = (self.phi_c * torch.exp(-self.phi_d * x)).sum(-1)
-        r_max = torch.clamp(self.factor * (self.r_cov[species[send]] + self.r_cov[species[recv]]), max=self.cutoff)
+        r_max = torch.clamp(self.factor * pair_radius, max=self.cutoff)
         u = polynomial_envelope(edge_len / r_max, self.p)
         pair = self.coulomb * zi * zj / edge_len * phi * u
         return edge_len.new_zeros(species.shape[0]).index_add_(0, recv, 0.5 * pair)
