@@ -60,23 +60,20 @@ def variants(path):
     return {"as trained": trained, "short-range physics": physics.eval()}
 
 
-def model_energies(model, numbers, positions, forces=False):
-    """Energies (eV) of the molecule ``numbers`` at each of ``positions`` ``[F, N, 3]`` (and forces, eV/Å)."""
+def model_energies(model, numbers, positions):
+    """Energies (eV) of the molecule ``numbers`` at each of ``positions`` ``[F, N, 3]``."""
     import torch
 
     from molsym.data.collate import collate
     from molsym.data.frame import make_frame
     from molsym.data.graph import frame_to_graph
 
-    energy, force = [], []
+    out = []
     for start in range(0, len(positions), 64):
         batch = collate([frame_to_graph(make_frame(numbers, pos), model.cutoff, torch.float64)
                          for pos in positions[start:start + 64]])
-        out = model(batch, compute_forces=forces)
-        energy.append(out["energy"].detach().numpy())
-        if forces:
-            force.append(out["forces"].detach().numpy().reshape(-1, len(numbers), 3))
-    return (np.concatenate(energy), np.concatenate(force)) if forces else np.concatenate(energy)
+        out.append(model(batch, compute_forces=False)["energy"].detach().numpy())
+    return np.concatenate(out)
 
 
 def xtb_energies(numbers, positions):
@@ -128,24 +125,20 @@ def main(argv=None) -> None:
     from ase.io import read
 
     from molsym.data.generate import isolated_atom_energy
+    from molsym.data.readers import read_frames
+    from molsym.train.evaluate import predict
 
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     models = variants(args.model)
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}  model {args.model}")
 
-    for path in args.test:
-        frames = read(path, ":")
-        numbers = frames[0].get_atomic_numbers()
-        ref = np.array([f.get_potential_energy() for f in frames])
-        pos = np.array([f.get_positions() for f in frames])
-        has_forces = "forces" in frames[0].calc.results
-        ref_f = np.array([f.get_forces() for f in frames]) if has_forces else None
+    for path in args.test:  # scored as `molsym eval` scores (molsym.train.evaluate.predict)
+        frames = read_frames(path)
         for name, model in models.items():
-            e, f = model_energies(model, numbers, pos, forces=True)
-            text = f", force RMSE {1000 * np.sqrt(np.mean((f - ref_f) ** 2)):.4f} meV/Å" if has_forces else ""
-            print(f"{path}: {name}: energy RMSE {1000 * np.sqrt(np.mean((e - ref) ** 2)):.4f} meV{text} "
-                  f"({len(frames)} frames)")
+            m = predict(model, frames, progress=False)["metrics"]
+            text = f", force RMSE {m['forces_rmse']:.4f} meV/Å" if "forces_rmse" in m else ""
+            print(f"{path}: {name}: energy RMSE {m['energy_rmse']:.4f} meV{text} ({len(frames)} frames)")
 
     start = read(args.frames, 0)
     numbers, pos = start.get_atomic_numbers(), start.get_positions()
